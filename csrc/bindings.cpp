@@ -1,0 +1,186 @@
+// The Python module _C: the only file that includes pybind11's module machinery. Each
+// binding validates its arguments (common.h), allocates outputs, releases the GIL and
+// calls a stateless kernel. Arrays are taken as they are: no dtype conversion and no
+// hidden copies, so an output is always written in place or rejected.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common.h"
+#include "cpu.h"
+#include "gemm/gemm.h"
+#include "parallel.h"
+
+#ifndef FASTNN_VERSION
+#define FASTNN_VERSION "0+unknown"
+#endif
+
+namespace py = pybind11;
+using namespace fastnn;
+
+namespace {
+
+std::string compiler_string() {
+#if defined(__clang__)
+    return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    return std::string("gcc ") + __VERSION__;
+#elif defined(_MSC_VER)
+    return "msvc " + std::to_string(_MSC_VER);
+#else
+    return "unknown";
+#endif
+}
+
+// One operand of a (possibly batched) product, after the optional transpose: rows x cols
+// with element strides, and the batch size and stride (0 when broadcast).
+struct Operand {
+    int64_t batch = 1, bs = 0, rows = 0, cols = 0, rs = 0, cs = 0;
+};
+
+Operand describe(const char* op, const char* name, const py::array& x, bool trans) {
+    if (x.ndim() != 2 && x.ndim() != 3) {
+        throw py::value_error(std::string("[") + op + "] " + name + " must be 2-D or 3-D, got shape " +
+                              shape_str(x));
+    }
+    std::vector<int64_t> s = element_strides(op, name, x);
+    const py::ssize_t d = x.ndim();
+    Operand o;
+    o.rows = x.shape(d - 2);
+    o.cols = x.shape(d - 1);
+    o.rs = s[d - 2];
+    o.cs = s[d - 1];
+    if (trans) {
+        std::swap(o.rows, o.cols);
+        std::swap(o.rs, o.cs);
+    }
+    if (d == 3) {
+        o.batch = x.shape(0);
+        o.bs = s[0];
+    }
+    return o;
+}
+
+template <typename T>
+void call_gemm(bool reference, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
+               const py::array& a, const Operand& oa, const py::array& b, const Operand& ob,
+               double beta, py::array& c, const std::vector<int64_t>& sc) {
+    const size_t d = sc.size();
+    StridedMatrix<const T> A{static_cast<const T*>(a.data()), oa.bs, oa.rs, oa.cs};
+    StridedMatrix<const T> B{static_cast<const T*>(b.data()), ob.bs, ob.rs, ob.cs};
+    StridedMatrix<T> C{static_cast<T*>(c.mutable_data()), d == 3 ? sc[0] : 0, sc[d - 2], sc[d - 1]};
+    py::gil_scoped_release nogil;
+    if (reference)
+        gemm_ref<T>(batch, M, N, K, T(alpha), A, B, T(beta), C);
+    else
+        gemm<T>(batch, M, N, K, T(alpha), A, B, T(beta), C);
+}
+
+// C = alpha * op(a) @ op(b) + beta * C for 2-D or 3-D float arrays, batch dimensions
+// broadcasting as in numpy.matmul. `c` is None (a new array is returned) or the array to
+// overwrite, which is returned. `op` names the public function in error messages.
+py::object gemm_binding(const std::string& op_name, py::handle a_h, py::handle b_h, py::handle c_h,
+                        double alpha, double beta, bool trans_a, bool trans_b, bool reference) {
+    const char* op = op_name.c_str();
+    const bool is_matmul = op_name == "matmul";
+    const char* c_name = is_matmul ? "out" : "c";
+    py::array a = require_ndarray(op, "a", a_h);
+    py::array b = require_ndarray(op, "b", b_h);
+    require_float(op, "a", a);
+    require_float(op, "b", b);
+    if (!a.dtype().equal(b.dtype())) {
+        throw py::type_error(std::string("[") + op + "] a has dtype " + std::string(py::str(a.dtype())) +
+                             " but b has dtype " + std::string(py::str(b.dtype())) +
+                             "; convert one so both match");
+    }
+    const Operand oa = describe(op, "a", a, trans_a);
+    const Operand ob = describe(op, "b", b, trans_b);
+    const std::string shapes = "a has shape " + shape_str(a) + (trans_a ? " (transposed)" : "") +
+                               " and b has shape " + shape_str(b) + (trans_b ? " (transposed)" : "");
+    if (oa.cols != ob.rows) {
+        throw py::value_error(std::string("[") + op + "] inner dimensions do not match: " + shapes +
+                              " (" + std::to_string(oa.cols) + " != " + std::to_string(ob.rows) + ")");
+    }
+    if (oa.batch != ob.batch && oa.batch != 1 && ob.batch != 1) {
+        throw py::value_error(std::string("[") + op + "] batch dimensions do not broadcast: " + shapes);
+    }
+    const int64_t batch = oa.batch == 1 ? ob.batch : oa.batch;
+    const int64_t M = oa.rows, N = ob.cols, K = oa.cols;
+    std::vector<int64_t> shape{M, N};
+    if (a.ndim() == 3 || b.ndim() == 3) shape.insert(shape.begin(), batch);
+
+    py::array c;
+    if (c_h.is_none()) {
+        if (beta != 0.0) {
+            throw py::value_error(std::string("[") + op + "] beta=" + std::to_string(beta) +
+                                  " needs an array c to scale");
+        }
+        c = py::array(a.dtype(), shape);
+    } else {
+        c = require_output(op, c_name, c_h, a.dtype(), shape);
+        for (auto [in, in_name] : {std::make_pair(&a, "a"), std::make_pair(&b, "b")}) {
+            if (spans_overlap(c, *in)) {
+                throw py::value_error(std::string("[") + op + "] " + c_name + " shares memory with " +
+                                      in_name + "; pass a copy of " + in_name);
+            }
+        }
+    }
+    Operand ba = oa, bb = ob;
+    if (ba.batch == 1) ba.bs = 0;  // broadcast along the batch
+    if (bb.batch == 1) bb.bs = 0;
+    std::vector<int64_t> sc = element_strides(op, c_name, c);
+    if (a.itemsize() == 4)
+        call_gemm<float>(reference, batch, M, N, K, alpha, a, ba, b, bb, beta, c, sc);
+    else
+        call_gemm<double>(reference, batch, M, N, K, alpha, a, ba, b, bb, beta, c, sc);
+    return std::move(c);
+}
+
+CpuCapability capability_from(const std::string& name) {
+    CpuCapability cap;
+    if (!parse_capability(name, &cap)) {
+        throw py::value_error("unknown CPU code path '" + name + "'; expected scalar, avx2 or avx512");
+    }
+    return cap;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+    m.doc() = "fastnn C++ kernels (private: use fastnn.kernels)";
+    m.attr("__version__") = FASTNN_VERSION;
+
+    m.def("gemm", &gemm_binding, py::arg("op"), py::arg("a"), py::arg("b"), py::arg("c"),
+          py::arg("alpha"), py::arg("beta"), py::arg("trans_a"), py::arg("trans_b"),
+          py::arg("reference") = false,
+          "C = alpha * op(a) @ op(b) + beta * C over strided 2-D/3-D float arrays.");
+
+    m.def("get_num_threads", &get_num_threads);
+    m.def("set_num_threads", [](int n) {
+        if (n < 1) throw py::value_error("set_num_threads: expected n >= 1, got " + std::to_string(n));
+        set_num_threads(n);
+    }, py::arg("n"));
+
+    m.def("cpu_capability", []() { return std::string(capability_name(cpu_capability())); });
+    m.def("best_cpu_capability", []() { return std::string(capability_name(best_capability())); });
+    m.def("set_cpu_capability", [](const std::string& name) {
+        CpuCapability cap = capability_from(name);
+        if (!cpu_supports(cap)) {
+            throw py::value_error("CPU code path '" + name + "' is not supported here (this CPU and build "
+                                  "support: best is '" + capability_name(best_capability()) + "')");
+        }
+        set_cpu_capability(cap);
+    }, py::arg("name"));
+    m.def("cpu_supports", [](const std::string& name) { return cpu_supports(capability_from(name)); },
+          py::arg("name"));
+    m.def("compiler", &compiler_string);
+    m.def("fma_peak_flops", [](bool fp64, double seconds) {
+        if (!(seconds > 0 && seconds <= 60)) throw py::value_error("fma_peak_flops: seconds must be in (0, 60]");
+        py::gil_scoped_release nogil;
+        return fma_peak_flops(fp64, seconds);
+    }, py::arg("fp64") = false, py::arg("seconds") = 0.2,
+       "Measured peak FLOP/s of the active code path on get_num_threads() threads.");
+}

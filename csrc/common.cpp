@@ -1,0 +1,114 @@
+// Argument checks shared by the bindings (see common.h).
+#include "common.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+namespace fastnn {
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+    std::string s = "(";
+    for (size_t i = 0; i < shape.size(); ++i) {
+        if (i) s += ", ";
+        s += std::to_string(shape[i]);
+    }
+    if (shape.size() == 1) s += ",";
+    return s + ")";
+}
+
+std::string shape_str(const py::array& a) {
+    return shape_str(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()));
+}
+
+py::array require_ndarray(const char* op, const char* name, py::handle h) {
+    if (!py::isinstance<py::array>(h)) {
+        throw py::type_error(std::string("[") + op + "] " + name + " must be a numpy.ndarray, got " +
+                             std::string(py::str(py::type::of(h).attr("__name__"))));
+    }
+    return py::reinterpret_borrow<py::array>(h);
+}
+
+void require_float(const char* op, const char* name, const py::array& a) {
+    py::dtype dt = a.dtype();
+    const bool floating = dt.kind() == 'f' && (dt.itemsize() == 4 || dt.itemsize() == 8);
+    if (!floating || !dt.attr("isnative").cast<bool>()) {
+        throw py::type_error(std::string("[") + op + "] " + name + " has unsupported dtype " +
+                             std::string(py::str(dt)) + "; expected float32 or float64");
+    }
+}
+
+std::vector<int64_t> element_strides(const char* op, const char* name, const py::array& a) {
+    const int64_t item = a.itemsize();
+    std::vector<int64_t> s(a.ndim());
+    bool ok = reinterpret_cast<std::uintptr_t>(a.data()) % item == 0;
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+        ok = ok && a.strides(i) % item == 0;
+        s[i] = a.strides(i) / item;
+    }
+    if (!ok) {
+        throw py::value_error(std::string("[") + op + "] " + name + " of shape " + shape_str(a) +
+                              " is not aligned to its element size");
+    }
+    return s;
+}
+
+bool has_internal_overlap(const py::array& a) {
+    std::vector<std::pair<int64_t, int64_t>> dims;  // (|stride| in bytes, size)
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+        if (a.shape(i) == 0) return false;
+        if (a.shape(i) > 1) dims.emplace_back(std::llabs(a.strides(i)), a.shape(i));
+    }
+    std::sort(dims.begin(), dims.end());
+    int64_t extent = a.itemsize();  // bytes spanned by the dimensions seen so far
+    for (auto [stride, n] : dims) {
+        if (stride < extent) return true;
+        extent += stride * (n - 1);
+    }
+    return false;
+}
+
+namespace {
+
+// [lo, hi) byte span of a non-empty array.
+std::pair<std::uintptr_t, std::uintptr_t> byte_span(const py::array& a) {
+    auto lo = reinterpret_cast<std::uintptr_t>(a.data());
+    auto hi = lo;
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+        int64_t step = a.strides(i) * (a.shape(i) - 1);
+        if (step < 0) lo += step; else hi += step;
+    }
+    return {lo, hi + a.itemsize()};
+}
+
+}  // namespace
+
+bool spans_overlap(const py::array& a, const py::array& b) {
+    if (a.size() == 0 || b.size() == 0) return false;
+    auto [alo, ahi] = byte_span(a);
+    auto [blo, bhi] = byte_span(b);
+    return alo < bhi && blo < ahi;
+}
+
+py::array require_output(const char* op, const char* name, py::handle h, const py::dtype& dtype,
+                         const std::vector<int64_t>& shape) {
+    py::array out = require_ndarray(op, name, h);
+    const std::string pre = std::string("[") + op + "] " + name + " ";
+    if (!out.dtype().equal(dtype)) {
+        throw py::type_error(pre + "has dtype " + std::string(py::str(out.dtype())) + ", expected " +
+                             std::string(py::str(dtype)) + " to match the inputs");
+    }
+    std::vector<int64_t> have(out.shape(), out.shape() + out.ndim());
+    if (have != shape) {
+        throw py::value_error(pre + "has shape " + shape_str(have) + ", expected " + shape_str(shape));
+    }
+    if (!out.writeable()) throw py::value_error(pre + "is read-only");
+    element_strides(op, name, out);
+    if (has_internal_overlap(out)) {
+        throw py::value_error(pre + "has overlapping elements (a broadcast or self-overlapping view "
+                              "cannot be written)");
+    }
+    return out;
+}
+
+}  // namespace fastnn

@@ -1,0 +1,41 @@
+// Argument checks shared by the bindings: every error names the op ("[matmul] ...") and the
+// offending shapes or values, and is raised before anything the caller owns is written.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fastnn {
+
+namespace py = pybind11;
+
+// "(2, 3)" for an array's shape.
+std::string shape_str(const py::array& a);
+std::string shape_str(const std::vector<int64_t>& shape);
+
+// The argument as an ndarray, or TypeError naming op and argument.
+py::array require_ndarray(const char* op, const char* name, py::handle h);
+
+// float32 or float64 in native byte order, else TypeError.
+void require_float(const char* op, const char* name, const py::array& a);
+
+// Element strides of a (bytes / itemsize); ValueError if a stride or the data pointer is
+// not a multiple of the element size (such arrays would need unaligned loads).
+std::vector<int64_t> element_strides(const char* op, const char* name, const py::array& a);
+
+// True when two elements of a share memory (a zero or interleaved stride).
+bool has_internal_overlap(const py::array& a);
+
+// True when the memory spans of a and b intersect (both non-empty).
+bool spans_overlap(const py::array& a, const py::array& b);
+
+// Checks an array the op writes into: ndarray, dtype equal to `dtype`, shape equal to
+// `shape`, writeable, aligned, without internal overlap.
+py::array require_output(const char* op, const char* name, py::handle h, const py::dtype& dtype,
+                         const std::vector<int64_t>& shape);
+
+}  // namespace fastnn

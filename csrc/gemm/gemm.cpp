@@ -1,0 +1,333 @@
+// The GEMM driver: five loops around the microkernel (BLIS's jc / pc / ic / jr / ir), the
+// packing routines that turn any strided operand into contiguous micro-panels, and the
+// thread partition. Block sizes come from the active ISA's GemmKernel.
+//
+//   for jc over N step NC          C's columns; B panel packed per (jc, pc)
+//     for pc over K step KC        rank-KC update; beta applies only on the first
+//       pack B[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels
+//       for ic over M step MC
+//         pack A[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels
+//         for jr over nc step NR, for ir over mc step MR: microkernel on one tile
+#include "gemm/gemm.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "cpu.h"
+#include "gemm/gemm_ukernel.h"
+#include "parallel.h"
+
+namespace fastnn {
+
+namespace {
+
+template <typename T>
+GemmKernel<T> active_kernel();
+
+template <>
+GemmKernel<float> active_kernel<float>() {
+#if defined(FASTNN_HAVE_X86_KERNELS)
+    switch (cpu_capability()) {
+        case CpuCapability::avx512: return gemm_kernel_avx512_f32();
+        case CpuCapability::avx2: return gemm_kernel_avx2_f32();
+        default: break;
+    }
+#endif
+    return gemm_kernel_ref_f32();
+}
+
+template <>
+GemmKernel<double> active_kernel<double>() {
+#if defined(FASTNN_HAVE_X86_KERNELS)
+    switch (cpu_capability()) {
+        case CpuCapability::avx512: return gemm_kernel_avx512_f64();
+        case CpuCapability::avx2: return gemm_kernel_avx2_f64();
+        default: break;
+    }
+#endif
+    return gemm_kernel_ref_f64();
+}
+
+// Per-thread packing buffers, 64-byte aligned, grown on demand and kept for the thread's
+// lifetime (pool threads are persistent, so steady-state calls allocate nothing).
+class Scratch {
+public:
+    ~Scratch() { std::free(ptr_); }
+    template <typename T>
+    T* get(int64_t count) {
+        size_t bytes = static_cast<size_t>(count) * sizeof(T);
+        if (bytes > size_) {
+            std::free(ptr_);
+            size_t rounded = (bytes + 4095) & ~size_t(4095);
+            ptr_ = std::aligned_alloc(64, rounded);
+            if (!ptr_) {
+                size_ = 0;
+                throw std::bad_alloc();
+            }
+            size_ = rounded;
+        }
+        return static_cast<T*>(ptr_);
+    }
+
+private:
+    void* ptr_ = nullptr;
+    size_t size_ = 0;
+};
+
+thread_local Scratch t_pack_a, t_pack_b;
+
+// Packs the mc x kc block A (element (i, p) at A[i*rsa + p*csa]) into ceil(mc/MR) panels,
+// each kc columns of MR values; rows past mc are zero.
+template <typename T, int MR>
+void pack_a_panels(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* Ap) {
+    for (int64_t ir = 0; ir < mc; ir += MR, Ap += MR * kc) {
+        const int64_t m = std::min<int64_t>(MR, mc - ir);
+        const T* a = A + ir * rsa;
+        if (m < MR) std::fill(Ap, Ap + MR * kc, T(0));
+        if (csa == 1) {  // rows are contiguous: stream each row
+            for (int64_t i = 0; i < m; ++i) {
+                const T* row = a + i * rsa;
+                for (int64_t p = 0; p < kc; ++p) Ap[p * MR + i] = row[p];
+            }
+        } else if (rsa == 1 && m == MR) {  // columns are contiguous (A transposed)
+            for (int64_t p = 0; p < kc; ++p) {
+                const T* col = a + p * csa;
+                for (int i = 0; i < MR; ++i) Ap[p * MR + i] = col[i];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; ++p)
+                for (int64_t i = 0; i < m; ++i) Ap[p * MR + i] = a[i * rsa + p * csa];
+        }
+    }
+}
+
+// Packs the kc x nc block B (element (p, j) at B[p*rsb + j*csb]) into ceil(nc/NR) panels,
+// each kc rows of NR values; columns past nc are zero.
+template <typename T, int NR>
+void pack_b_panels(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* Bp) {
+    for (int64_t jr = 0; jr < nc; jr += NR, Bp += NR * kc) {
+        const int64_t n = std::min<int64_t>(NR, nc - jr);
+        const T* b = B + jr * csb;
+        if (n < NR) std::fill(Bp, Bp + NR * kc, T(0));
+        if (csb == 1 && n == NR) {  // rows are contiguous: copy NR at a time
+            for (int64_t p = 0; p < kc; ++p) {
+                const T* row = b + p * rsb;
+                for (int j = 0; j < NR; ++j) Bp[p * NR + j] = row[j];
+            }
+        } else if (rsb == 1) {  // columns are contiguous (B transposed): stream each column
+            for (int64_t j = 0; j < n; ++j) {
+                const T* col = b + j * csb;
+                for (int64_t p = 0; p < kc; ++p) Bp[p * NR + j] = col[p];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; ++p)
+                for (int64_t j = 0; j < n; ++j) Bp[p * NR + j] = b[p * rsb + j * csb];
+        }
+    }
+}
+
+template <typename T>
+void pack_a(int mr, int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* Ap) {
+    switch (mr) {
+        case 4: return pack_a_panels<T, 4>(mc, kc, A, rsa, csa, Ap);
+        case 6: return pack_a_panels<T, 6>(mc, kc, A, rsa, csa, Ap);
+        case 12: return pack_a_panels<T, 12>(mc, kc, A, rsa, csa, Ap);
+        default: std::abort();  // every GemmKernel uses one of the sizes above
+    }
+}
+
+template <typename T>
+void pack_b(int nr, int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* Bp) {
+    switch (nr) {
+        case 4: return pack_b_panels<T, 4>(kc, nc, B, rsb, csb, Bp);
+        case 8: return pack_b_panels<T, 8>(kc, nc, B, rsb, csb, Bp);
+        case 16: return pack_b_panels<T, 16>(kc, nc, B, rsb, csb, Bp);
+        case 32: return pack_b_panels<T, 32>(kc, nc, B, rsb, csb, Bp);
+        default: std::abort();
+    }
+}
+
+// One 2-D operand for the single-matrix driver.
+template <typename T>
+struct Mat {
+    T* ptr;
+    int64_t rs, cs;
+};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Rows [m0, m1) x columns [n0, n1) of C, on the calling thread. m0 and n0 are multiples of
+// MR and NR, and K is cut into the same blocks whatever the range, so every element of C
+// is summed in the same order however the work is split.
+template <typename T>
+void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                int64_t K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C) {
+    const int MR = kern.mr, NR = kern.nr;
+    const int64_t nkb = ceil_div(K, kern.kc);
+    const int64_t KC = ceil_div(K, nkb);  // balanced K blocks: no sliver at the end
+    const int64_t NC = std::min<int64_t>(kern.nc, ceil_div(n1 - n0, NR) * NR);
+    const int64_t MC = std::min<int64_t>(kern.mc, ceil_div(m1 - m0, MR) * MR);
+    T* Ap = t_pack_a.get<T>(MC * KC);
+    T* Bp = t_pack_b.get<T>(KC * NC);
+
+    for (int64_t jc = n0; jc < n1; jc += NC) {
+        const int64_t nc = std::min(NC, n1 - jc);
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            const int64_t kc = std::min(KC, K - pc);
+            pack_b(NR, kc, nc, B.ptr + pc * B.rs + jc * B.cs, B.rs, B.cs, Bp);
+            const T beta_k = pc == 0 ? beta : T(1);
+            for (int64_t ic = m0; ic < m1; ic += MC) {
+                const int64_t mc = std::min(MC, m1 - ic);
+                pack_a(MR, mc, kc, A.ptr + ic * A.rs + pc * A.cs, A.rs, A.cs, Ap);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t n = std::min<int64_t>(NR, nc - jr);
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t m = std::min<int64_t>(MR, mc - ir);
+                        kern.ukernel(m, n, kc, alpha, Ap + ir * kc, Bp + jr * kc, beta_k,
+                                     C.ptr + (ic + ir) * C.rs + (jc + jr) * C.cs, C.rs, C.cs);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// C = beta * C, for K == 0 or alpha == 0 (BLAS: A and B are then not read).
+template <typename T>
+void scale_c(int64_t M, int64_t N, T beta, Mat<T> C) {
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            T* cij = C.ptr + i * C.rs + j * C.cs;
+            *cij = beta == T(0) ? T(0) : beta * *cij;
+        }
+}
+
+// Below this many FLOPs per thread, waking another thread costs more than it saves.
+constexpr double kMinFlopsPerThread = 4.0e5;
+
+// Splits C's tile grid into tm x tn rectangles, one per thread: the fewest tiles on the
+// busiest thread, ties going to more row blocks (each thread then packs its own rows of A
+// and reads B, which the threads share in the last-level cache).
+void choose_grid(int64_t mt, int64_t nt, int nthreads, int* tm, int* tn) {
+    int64_t best = -1;
+    for (int a = 1; a <= nthreads; ++a) {
+        int b = nthreads / a;
+        if (a > mt || b > nt) continue;
+        int64_t load = ceil_div(mt, a) * ceil_div(nt, b);
+        if (best < 0 || load <= best) {
+            best = load;
+            *tm = a;
+            *tn = b;
+        }
+    }
+    if (best < 0) *tm = *tn = 1;
+}
+
+// One matrix product with a threads budget of `nthreads`.
+template <typename T>
+void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int64_t K, T alpha,
+              Mat<const T> A, Mat<const T> B, T beta, Mat<T> C) {
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == T(0)) {
+        scale_c(M, N, beta, C);
+        return;
+    }
+    // C^T = B^T A^T is the same product with roles swapped; take the orientation that pads
+    // the tile grid least (a 10-column C wastes less as 10 rows), preferring unit-stride
+    // stores into C when the padding is equal.
+    auto cost = [&](int64_t m, int64_t n, int64_t csc) {
+        return double(ceil_div(m, kern.mr) * kern.mr) * double(ceil_div(n, kern.nr) * kern.nr) *
+               double(K + (csc == 1 ? 0 : 16));
+    };
+    if (cost(N, M, C.rs) < cost(M, N, C.cs)) {
+        std::swap(M, N);
+        std::swap(A, B);
+        std::swap(A.rs, A.cs);
+        std::swap(B.rs, B.cs);
+        std::swap(C.rs, C.cs);
+    }
+    const int64_t mt = ceil_div(M, kern.mr), nt = ceil_div(N, kern.nr);
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    int t = static_cast<int>(std::min<double>(nthreads, std::max(1.0, flops / kMinFlopsPerThread)));
+    int tm = 1, tn = 1;
+    choose_grid(mt, nt, t, &tm, &tn);
+    if (tm * tn == 1) {
+        gemm_range(kern, 0, M, 0, N, K, alpha, A, B, beta, C);
+        return;
+    }
+    parallel_for(0, int64_t(tm) * tn, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t w = lo; w < hi; ++w) {
+            const int64_t wi = w / tn, wj = w % tn;
+            // Balanced runs of whole tiles: boundaries fall on the MR / NR grid.
+            const int64_t m0 = std::min(M, (mt * wi / tm) * kern.mr);
+            const int64_t m1 = std::min(M, (mt * (wi + 1) / tm) * kern.mr);
+            const int64_t n0 = std::min(N, (nt * wj / tn) * kern.nr);
+            const int64_t n1 = std::min(N, (nt * (wj + 1) / tn) * kern.nr);
+            if (m0 < m1 && n0 < n1) gemm_range(kern, m0, m1, n0, n1, K, alpha, A, B, beta, C);
+        }
+    });
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
+          StridedMatrix<const T> A, StridedMatrix<const T> B, T beta, StridedMatrix<T> C) {
+    if (batch <= 0 || M == 0 || N == 0) return;
+    const GemmKernel<T> kern = active_kernel<T>();
+    const int nthreads = get_num_threads();
+    auto one = [&](int64_t b, int threads) {
+        gemm_one<T>(kern, threads, M, N, K, alpha, {A.ptr + b * A.bs, A.rs, A.cs},
+                    {B.ptr + b * B.bs, B.rs, B.cs}, beta, {C.ptr + b * C.bs, C.rs, C.cs});
+    };
+    // Whole matrices per thread when the batch splits evenly (or is large enough that the
+    // remainder hardly matters); otherwise each product is threaded on its own.
+    if (nthreads > 1 && batch > 1 && (batch % nthreads == 0 || batch >= 4 * nthreads)) {
+        parallel_for(0, batch, 1, [&](int64_t lo, int64_t hi) {
+            for (int64_t b = lo; b < hi; ++b) one(b, 1);
+        });
+    } else {
+        for (int64_t b = 0; b < batch; ++b) one(b, nthreads);
+    }
+}
+
+template void gemm<float>(int64_t, int64_t, int64_t, int64_t, float, StridedMatrix<const float>,
+                          StridedMatrix<const float>, float, StridedMatrix<float>);
+template void gemm<double>(int64_t, int64_t, int64_t, int64_t, double, StridedMatrix<const double>,
+                           StridedMatrix<const double>, double, StridedMatrix<double>);
+
+double fma_peak_flops(bool fp64, double seconds) {
+    double (*loop)(int64_t, bool) = fma_peak_loop_ref;
+#if defined(FASTNN_HAVE_X86_KERNELS)
+    if (cpu_capability() == CpuCapability::avx512) loop = fma_peak_loop_avx512;
+    if (cpu_capability() == CpuCapability::avx2) loop = fma_peak_loop_avx2;
+#endif
+    using Clock = std::chrono::steady_clock;
+    const int nthreads = get_num_threads();
+    // Calibrate on one thread, then run every thread for about `seconds`.
+    int64_t iters = 1 << 16;
+    for (;;) {
+        auto t0 = Clock::now();
+        loop(iters, fp64);
+        double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (dt > 0.01 || iters >= (int64_t(1) << 40)) {
+            iters = std::max<int64_t>(1, int64_t(double(iters) * seconds / dt));
+            break;
+        }
+        iters *= 4;
+    }
+    std::vector<double> done(nthreads, 0.0);
+    auto t0 = Clock::now();
+    parallel_for(0, nthreads, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t t = lo; t < hi; ++t) done[t] = loop(iters, fp64);
+    });
+    double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    double flops = 0;
+    for (double d : done) flops += d;
+    return flops / dt;
+}
+
+}  // namespace fastnn

@@ -1,0 +1,37 @@
+// The per-ISA pieces of the GEMM: the register-blocked microkernel and its block sizes.
+// Packed layouts (written by gemm.cpp's packing, read by every microkernel):
+//   a: k columns of MR values, a[p*MR + i] = A(i, p), rows past m zero-filled
+//   b: k rows of NR values,    b[p*NR + j] = B(p, j), columns past n zero-filled
+#pragma once
+
+#include <cstdint>
+
+namespace fastnn {
+
+// C[m,n] = alpha * a[m,k] @ b[k,n] + beta * C[m,n] for one tile, m <= MR, n <= NR, where
+// C(i, j) is c[i*rsc + j*csc]. beta == 0: C is written without being read.
+template <typename T>
+using GemmUkernel = void (*)(int64_t m, int64_t n, int64_t k, T alpha, const T* a, const T* b,
+                             T beta, T* c, int64_t rsc, int64_t csc);
+
+// Block sizes: MR x NR register tile; MC x KC block of A kept in L2; KC x NC panel of B in L3.
+// MC is a multiple of MR and NC of NR.
+template <typename T>
+struct GemmKernel {
+    int mr, nr, mc, kc, nc;
+    GemmUkernel<T> ukernel;
+};
+
+GemmKernel<float> gemm_kernel_ref_f32();
+GemmKernel<double> gemm_kernel_ref_f64();
+double fma_peak_loop_ref(int64_t iters, bool fp64);  // returns the FLOPs performed
+#if defined(FASTNN_HAVE_X86_KERNELS)
+GemmKernel<float> gemm_kernel_avx2_f32();
+GemmKernel<double> gemm_kernel_avx2_f64();
+double fma_peak_loop_avx2(int64_t iters, bool fp64);
+GemmKernel<float> gemm_kernel_avx512_f32();
+GemmKernel<double> gemm_kernel_avx512_f64();
+double fma_peak_loop_avx512(int64_t iters, bool fp64);
+#endif
+
+}  // namespace fastnn

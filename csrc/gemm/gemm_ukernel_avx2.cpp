@@ -1,0 +1,55 @@
+// AVX2 + FMA microkernels (compiled with -mavx2 -mfma; selected at run time only on CPUs
+// that have both). float: 6x16 tile (12 ymm accumulators); double: 6x8.
+// Block sizes follow BLIS's Zen configuration: KC x NR micro-panel of B in L1, MC x KC of A
+// in L2, KC x NC of B in L3.
+#include <immintrin.h>
+
+#include "gemm/gemm_ukernel.h"
+#include "gemm/gemm_ukernel_simd.h"
+
+namespace fastnn {
+namespace {
+
+struct Avx2F32 {
+    using T = float;
+    using R = __m256;
+    static constexpr int W = 8;
+    static R zero() { return _mm256_setzero_ps(); }
+    static R set1(T x) { return _mm256_set1_ps(x); }
+    static R load(const T* p) { return _mm256_loadu_ps(p); }
+    static R bcast(const T* p) { return _mm256_broadcast_ss(p); }
+    static R fmadd(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+    static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+    static void store(T* p, R r) { _mm256_storeu_ps(p, r); }
+    static T fma1(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+};
+
+struct Avx2F64 {
+    using T = double;
+    using R = __m256d;
+    static constexpr int W = 4;
+    static R zero() { return _mm256_setzero_pd(); }
+    static R set1(T x) { return _mm256_set1_pd(x); }
+    static R load(const T* p) { return _mm256_loadu_pd(p); }
+    static R bcast(const T* p) { return _mm256_broadcast_sd(p); }
+    static R fmadd(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
+    static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
+    static void store(T* p, R r) { _mm256_storeu_pd(p, r); }
+    static T fma1(T a, T b, T c) { return __builtin_fma(a, b, c); }
+};
+
+}  // namespace
+
+GemmKernel<float> gemm_kernel_avx2_f32() {
+    return {6, 16, 144, 256, 4080, &gemm_ukernel_simd<Avx2F32, 6, 2>};
+}
+
+GemmKernel<double> gemm_kernel_avx2_f64() {
+    return {6, 8, 72, 256, 4080, &gemm_ukernel_simd<Avx2F64, 6, 2>};
+}
+
+double fma_peak_loop_avx2(int64_t iters, bool fp64) {
+    return fp64 ? fma_peak_simd<Avx2F64>(iters) : fma_peak_simd<Avx2F32>(iters);
+}
+
+}  // namespace fastnn

@@ -1,0 +1,99 @@
+"""fastnn: a small, fast neural-network library with a C++ core.
+
+The NumPy-in, NumPy-out kernels live in :mod:`fastnn.kernels`; the benchmark suite runs as
+``python -m fastnn.bench``.
+
+Two environment variables are read once, at import:
+
+``FASTNN_CPU_CAPABILITY``
+    ``scalar``, ``avx2`` or ``avx512``: force a CPU code path instead of the best one the
+    CPU supports. A path the CPU cannot run is an error.
+``FASTNN_NUM_THREADS``
+    The initial thread count (default: the CPUs this process may use); see
+    :func:`set_num_threads`.
+"""
+
+import os as _os
+
+from . import _C
+
+__version__ = _C.__version__
+
+__all__ = ["__version__", "get_num_threads", "set_num_threads", "show_config", "kernels"]
+
+
+def _apply_forced_capability():
+    forced = _os.environ.get("FASTNN_CPU_CAPABILITY", "").strip().lower()
+    if not forced:
+        return
+    try:
+        _C.set_cpu_capability(forced)
+    except ValueError as exc:
+        raise RuntimeError(f"FASTNN_CPU_CAPABILITY={forced!r}: {exc}") from None
+
+
+_apply_forced_capability()
+
+
+def get_num_threads():
+    """Number of threads fastnn's kernels use."""
+    return _C.get_num_threads()
+
+
+def set_num_threads(n):
+    """Set the number of threads fastnn's kernels use (``n >= 1``).
+
+    Results do not depend on the thread count: every kernel gives the same bits for any
+    ``n``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: expected an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: expected n >= 1, got {n}")
+    _C.set_num_threads(n)
+
+
+def _cuda_status():
+    """(built, usable, detail) for the CUDA module."""
+    try:
+        from . import _C_cuda
+    except ImportError:
+        return False, False, "not built (no CUDA toolkit at build time, or FASTNN_CUDA=OFF)"
+    if _C_cuda.is_available():
+        return True, True, f"CUDA {_C_cuda.cuda_version}, {_C_cuda.device_count()} device(s)"
+    return True, False, f"CUDA {_C_cuda.cuda_version}, not usable: {_C_cuda.unavailable_reason()}"
+
+
+def config():
+    """The build and run-time configuration as a dict (what :func:`show_config` prints)."""
+    built, usable, detail = _cuda_status()
+    return {
+        "version": __version__,
+        "compiler": _C.compiler(),
+        "cpu_capability": _C.cpu_capability(),
+        "best_cpu_capability": _C.best_cpu_capability(),
+        "forced_cpu_capability": _os.environ.get("FASTNN_CPU_CAPABILITY") or None,
+        "num_threads": _C.get_num_threads(),
+        "cuda_built": built,
+        "cuda_usable": usable,
+        "cuda_detail": detail,
+    }
+
+
+def show_config():
+    """Print the version, compiler, CPU code path, thread count and CUDA status."""
+    c = config()
+    path = c["cpu_capability"]
+    if c["forced_cpu_capability"]:
+        path += f" (forced by FASTNN_CPU_CAPABILITY; best supported: {c['best_cpu_capability']})"
+    elif path != c["best_cpu_capability"]:
+        path += f" (best supported: {c['best_cpu_capability']})"
+    cuda = ("usable" if c["cuda_usable"] else "built" if c["cuda_built"] else "off") + f": {c['cuda_detail']}"
+    print(f"fastnn {c['version']}")
+    print(f"  compiler:      {c['compiler']}")
+    print(f"  CPU code path: {path}")
+    print(f"  threads:       {c['num_threads']}")
+    print(f"  CUDA:          {cuda}")
+
+
+from . import kernels  # noqa: E402  (needs _C loaded and configured first)

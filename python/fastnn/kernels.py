@@ -1,0 +1,124 @@
+"""NumPy in, NumPy out: fastnn's kernels as a drop-in fast backend.
+
+Every function takes and returns plain :class:`numpy.ndarray` objects of dtype float32
+(the fast path) or float64. Inputs are never modified and never converted: an unsupported
+dtype, or two inputs of different dtypes, raise :class:`TypeError`. Arrays given as outputs
+(``out``, ``c``) are written in place or rejected with an error; never silently copied.
+Strided and transposed views are read where they lie, without copying.
+"""
+
+import numpy as np
+
+from . import _C
+
+__all__ = ["matmul", "gemm"]
+
+
+def _require_ndarray(op, name, x):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"[{op}] {name} must be a numpy.ndarray, got {type(x).__name__}")
+
+
+def _readable(x, c):
+    """x itself, or a private copy when x is misaligned or shares memory with the output c.
+
+    Copying an *input* never loses a write; it only keeps the product from reading values
+    it is overwriting.
+    """
+    if not x.flags.aligned or (c is not None and isinstance(c, np.ndarray) and np.may_share_memory(x, c)):
+        return x.copy()
+    return x
+
+
+def matmul(a, b, out=None):
+    """Matrix product with :func:`numpy.matmul` semantics.
+
+    Args:
+        a: array of shape ``(K,)``, ``(M, K)`` or ``(batch, M, K)``.
+        b: array of shape ``(K,)``, ``(K, N)`` or ``(batch, K, N)``, same dtype as ``a``.
+            Batch dimensions broadcast (a batch of 1, or a 2-D operand, is used for every
+            batch entry). A 1-D operand is treated as a row (``a``) or column (``b``)
+            vector and that dimension is removed from the result.
+        out: optional array to write the result into: exactly the result's shape and dtype,
+            writeable, without overlapping elements; any strides. It is overwritten and
+            returned.
+
+    Returns:
+        The product, float32 or float64 like the inputs, of shape ``(M, N)`` or
+        ``(batch, M, N)`` (less any dimension removed for a 1-D operand).
+
+    Raises:
+        TypeError: an input is not an ndarray, not float32/float64, or the dtypes differ;
+            ``out`` has the wrong dtype.
+        ValueError: inner or batch dimensions do not match; an operand has more than 3
+            dimensions; ``out`` has the wrong shape or cannot be written.
+    """
+    op = "matmul"
+    _require_ndarray(op, "a", a)
+    _require_ndarray(op, "b", b)
+    for name, x in (("a", a), ("b", b)):
+        if x.ndim == 0 or x.ndim > 3:
+            raise ValueError(f"[{op}] {name} has shape {x.shape}; matmul takes 1-D, 2-D or 3-D arrays")
+    a2 = a[np.newaxis, :] if a.ndim == 1 else a
+    b2 = b[:, np.newaxis] if b.ndim == 1 else b
+    if out is None:
+        result = _C.gemm(op, _readable(a2, None), _readable(b2, None), None, 1.0, 0.0, False, False)
+    else:
+        _require_ndarray(op, "out", out)
+        # out has the squeezed shape; give the kernel a view with the vector axes restored.
+        out2 = out
+        if b.ndim == 1:
+            out2 = np.expand_dims(out2, -1) if out2.ndim >= 1 else out2.reshape(1, 1)
+        if a.ndim == 1 and out2.ndim >= 1:
+            out2 = np.expand_dims(out2, -2)
+        if out2.ndim < 2:
+            raise ValueError(f"[{op}] out has shape {out.shape}, which does not match the result")
+        try:
+            _C.gemm(op, _readable(a2, out), _readable(b2, out), out2, 1.0, 0.0, False, False)
+        except ValueError as exc:
+            if "expected" in str(exc) and "shape" in str(exc):
+                raise ValueError(f"[{op}] out has shape {out.shape}, which does not match the "
+                                 f"product of a {a.shape} and b {b.shape}") from None
+            raise
+        return out
+    if b.ndim == 1:
+        result = result[..., 0]
+    if a.ndim == 1:
+        result = result[..., 0, :] if b.ndim != 1 else result[..., 0]
+    return result
+
+
+def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
+    """General matrix multiply: ``C = alpha * op(a) @ op(b) + beta * C``.
+
+    ``op(x)`` is ``x`` or, with ``trans_x=True``, its transpose (the last two axes swapped;
+    nothing is copied).
+
+    Args:
+        a: array of shape ``(M, K)`` or ``(batch, M, K)`` (``(K, M)`` / ``(batch, K, M)``
+            with ``trans_a``), float32 or float64.
+        b: array of shape ``(K, N)`` or ``(batch, K, N)`` (``(N, K)`` ... with
+            ``trans_b``), same dtype as ``a``. Batch dimensions broadcast as in matmul.
+        c: optional output of shape ``(M, N)`` / ``(batch, M, N)`` and the inputs' dtype,
+            writeable, any strides. It is read (when ``beta != 0``) and overwritten, and
+            returned. When omitted a new array is returned and ``beta`` must be 0.
+        alpha, beta: scalars. With ``beta == 0`` the old contents of ``c`` are never read,
+            so NaN or Inf there do not propagate. With ``alpha == 0`` (or ``K == 0``),
+            ``a`` and ``b`` are not read and ``C = beta * C``.
+        trans_a, trans_b: use the transpose of ``a`` / ``b``.
+
+    Returns:
+        ``c``, or the new result array.
+
+    Raises:
+        TypeError: unsupported or mixed dtypes, or ``c`` of the wrong dtype.
+        ValueError: mismatched dimensions; ``c`` of the wrong shape, read-only or with
+            overlapping elements; ``beta != 0`` without ``c``.
+    """
+    op = "gemm"
+    _require_ndarray(op, "a", a)
+    _require_ndarray(op, "b", b)
+    if c is not None:
+        _require_ndarray(op, "c", c)
+    return _C.gemm(op, _readable(a, c), _readable(b, c), c, float(alpha), float(beta),
+                   bool(trans_a), bool(trans_b))
