@@ -43,10 +43,11 @@ struct Operand {
 
 Operand describe(const char* op, const char* name, const py::array& x, bool trans) {
     if (x.ndim() != 2 && x.ndim() != 3) {
-        throw py::value_error(std::string("[") + op + "] " + name + " must be 2-D or 3-D, got shape " +
-                              shape_str(x));
+        throw py::value_error(std::string("[") + op + "] " + name + " has shape " + shape_str(x) +
+                              (std::string(op) == "matmul" ? "; matmul takes 1-D, 2-D or 3-D arrays"
+                                                           : "; expected a 2-D or 3-D array"));
     }
-    std::vector<int64_t> s = element_strides(op, name, x);
+    std::vector<int64_t> s = element_strides(x);
     const py::ssize_t d = x.ndim();
     Operand o;
     o.rows = x.shape(d - 2);
@@ -121,17 +122,21 @@ py::object gemm_binding(const std::string& op_name, py::handle a_h, py::handle b
         c = py::array(a.dtype(), shape);
     } else {
         c = require_output(op, c_name, c_h, a.dtype(), shape);
-        for (auto [in, in_name] : {std::make_pair(&a, "a"), std::make_pair(&b, "b")}) {
-            if (spans_overlap(c, *in)) {
-                throw py::value_error(std::string("[") + op + "] " + c_name + " shares memory with " +
-                                      in_name + "; pass a copy of " + in_name);
-            }
+    }
+    // An input that overlaps the output, or is misaligned, is read from a private copy: the
+    // output is still written in place, and the caller's arrays are never modified early.
+    bool copied = false;
+    for (py::array* in : {&a, &b}) {
+        if (!is_aligned(*in) || (!c_h.is_none() && spans_overlap(c, *in))) {
+            *in = in->attr("copy")();
+            copied = true;
         }
     }
-    Operand ba = oa, bb = ob;
+    Operand ba = copied ? describe(op, "a", a, trans_a) : oa;
+    Operand bb = copied ? describe(op, "b", b, trans_b) : ob;
     if (ba.batch == 1) ba.bs = 0;  // broadcast along the batch
     if (bb.batch == 1) bb.bs = 0;
-    std::vector<int64_t> sc = element_strides(op, c_name, c);
+    std::vector<int64_t> sc = element_strides(c);
     if (a.itemsize() == 4)
         call_gemm<float>(reference, batch, M, N, K, alpha, a, ba, b, bb, beta, c, sc);
     else

@@ -31,25 +31,31 @@ py::array require_ndarray(const char* op, const char* name, py::handle h) {
 
 void require_float(const char* op, const char* name, const py::array& a) {
     py::dtype dt = a.dtype();
-    const bool floating = dt.kind() == 'f' && (dt.itemsize() == 4 || dt.itemsize() == 8);
-    if (!floating || !dt.attr("isnative").cast<bool>()) {
+    const char order = dt.byteorder();
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    const bool native = order != '<';
+#else
+    const bool native = order != '>';
+#endif
+    // NPY_FLOAT and NPY_DOUBLE: the type numbers are part of NumPy's stable ABI.
+    if (!native || (dt.num() != 11 && dt.num() != 12)) {
         throw py::type_error(std::string("[") + op + "] " + name + " has unsupported dtype " +
                              std::string(py::str(dt)) + "; expected float32 or float64");
     }
 }
 
-std::vector<int64_t> element_strides(const char* op, const char* name, const py::array& a) {
+bool is_aligned(const py::array& a) {
+    const int64_t item = a.itemsize();
+    if (reinterpret_cast<std::uintptr_t>(a.data()) % item != 0) return false;
+    for (py::ssize_t i = 0; i < a.ndim(); ++i)
+        if (a.strides(i) % item != 0) return false;
+    return true;
+}
+
+std::vector<int64_t> element_strides(const py::array& a) {
     const int64_t item = a.itemsize();
     std::vector<int64_t> s(a.ndim());
-    bool ok = reinterpret_cast<std::uintptr_t>(a.data()) % item == 0;
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-        ok = ok && a.strides(i) % item == 0;
-        s[i] = a.strides(i) / item;
-    }
-    if (!ok) {
-        throw py::value_error(std::string("[") + op + "] " + name + " of shape " + shape_str(a) +
-                              " is not aligned to its element size");
-    }
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s[i] = a.strides(i) / item;
     return s;
 }
 
@@ -103,7 +109,7 @@ py::array require_output(const char* op, const char* name, py::handle h, const p
         throw py::value_error(pre + "has shape " + shape_str(have) + ", expected " + shape_str(shape));
     }
     if (!out.writeable()) throw py::value_error(pre + "is read-only");
-    element_strides(op, name, out);
+    if (!is_aligned(out)) throw py::value_error(pre + "is not aligned to its element size");
     if (has_internal_overlap(out)) {
         throw py::value_error(pre + "has overlapping elements (a broadcast or self-overlapping view "
                               "cannot be written)");

@@ -23,9 +23,11 @@ py::array require_ndarray(const char* op, const char* name, py::handle h);
 // float32 or float64 in native byte order, else TypeError.
 void require_float(const char* op, const char* name, const py::array& a);
 
-// Element strides of a (bytes / itemsize); ValueError if a stride or the data pointer is
-// not a multiple of the element size (such arrays would need unaligned loads).
-std::vector<int64_t> element_strides(const char* op, const char* name, const py::array& a);
+// True when a's data pointer and strides are multiples of its element size.
+bool is_aligned(const py::array& a);
+
+// Element strides of a (bytes / itemsize); a must be aligned.
+std::vector<int64_t> element_strides(const py::array& a);
 
 // True when two elements of a share memory (a zero or interleaved stride).
 bool has_internal_overlap(const py::array& a);
@@ -34,7 +36,7 @@ bool has_internal_overlap(const py::array& a);
 bool spans_overlap(const py::array& a, const py::array& b);
 
 // Checks an array the op writes into: ndarray, dtype equal to `dtype`, shape equal to
-// `shape`, writeable, aligned, without internal overlap.
+// `shape`, writeable, aligned (ValueError), without internal overlap.
 py::array require_output(const char* op, const char* name, py::handle h, const py::dtype& dtype,
                          const std::vector<int64_t>& shape);
 

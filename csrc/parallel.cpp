@@ -1,7 +1,10 @@
 // Thread pool behind parallel_for. A region bumps `generation_`, whose low 16 bits carry the
-// region's thread count so that a worker reads both in one atomic load; workers notice it
+// region's chunk count so that a worker reads both in one atomic load; workers notice it
 // while spinning (for up to kSpinTime after their last job) or are woken from the condition
-// variable once they have gone to sleep. The caller runs chunk 0 and waits for the rest.
+// variable once they have gone to sleep. Chunks are claimed, not assigned: each thread
+// starts with its own chunk and then takes any chunk nobody has started, so a worker that
+// is asleep or descheduled (a busy machine, another pool in the process) delays nothing it
+// has not begun. Which thread runs a chunk never changes what the chunk computes.
 #include "parallel.h"
 
 #include <algorithm>
@@ -10,6 +13,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -58,7 +62,8 @@ int default_num_threads() {
 
 class ThreadPool {
 public:
-    explicit ThreadPool(int nworkers) {
+    explicit ThreadPool(int nworkers) : slots_(new std::atomic<uint64_t>[nworkers + 1]) {
+        for (int i = 0; i <= nworkers; ++i) slots_[i].store(0, std::memory_order_relaxed);
         workers_.reserve(nworkers);
         for (int i = 0; i < nworkers; ++i) workers_.emplace_back([this, i] { worker_loop(i + 1); });
     }
@@ -74,23 +79,26 @@ public:
 
     int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-    // Runs job(t) for t in [0, nthreads); the caller runs t = 0. nthreads <= size().
-    void run(int nthreads, const std::function<void(int)>& job) {
+    // Runs job(i) once for each chunk i in [0, nchunks), nchunks <= size(); the caller
+    // takes part and returns when every chunk is done.
+    void run(int nchunks, const std::function<void(int)>& job) {
         job_ = &job;
         error_ = nullptr;
-        pending_.store(nthreads - 1, std::memory_order_relaxed);
+        done_.store(0, std::memory_order_relaxed);
+        uint64_t gen;
         {
             std::lock_guard<std::mutex> lk(mutex_);
             uint64_t seq = (generation_.load(std::memory_order_relaxed) >> 16) + 1;
-            generation_.store((seq << 16) | static_cast<uint64_t>(nthreads), std::memory_order_release);
+            gen = (seq << 16) | static_cast<uint64_t>(nchunks);
+            generation_.store(gen, std::memory_order_release);
         }
         if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
 
-        run_one(0);
+        claim_and_run(gen, 0);
 
         auto start = Clock::now();
         unsigned spins = 0;
-        while (pending_.load(std::memory_order_acquire) != 0) {
+        while (done_.load(std::memory_order_acquire) != nchunks) {
             if (++spins % 64 == 0 && Clock::now() - start > kSpinTime)
                 std::this_thread::yield();
             else
@@ -101,9 +109,25 @@ public:
     }
 
 private:
-    void run_one(int t) {
+    // Runs every chunk of region `gen` that is still unclaimed, starting at `first`. A slot
+    // holds the sequence number of the last region that claimed it, so a thread that wakes
+    // late for a finished region finds nothing to claim and never touches a newer one.
+    void claim_and_run(uint64_t gen, int first) {
+        const uint64_t seq = gen >> 16;
+        const int n = static_cast<int>(gen & 0xffff);
+        for (int k = 0; k < n; ++k) {
+            const int i = (first + k) % n;
+            uint64_t cur = slots_[i].load(std::memory_order_acquire);
+            if (cur < seq && slots_[i].compare_exchange_strong(cur, seq, std::memory_order_acq_rel)) {
+                run_one(i);
+                done_.fetch_add(1, std::memory_order_acq_rel);
+            }
+        }
+    }
+
+    void run_one(int i) {
         try {
-            (*job_)(t);
+            (*job_)(i);
         } catch (...) {
             std::lock_guard<std::mutex> lk(error_mutex_);
             if (!error_) error_ = std::current_exception();
@@ -133,11 +157,7 @@ private:
                 }
             }
             seen = gen;
-            // job_ stays valid until this worker, if it takes part, has finished.
-            if (id < static_cast<int>(gen & 0xffff)) {
-                run_one(id);
-                pending_.fetch_sub(1, std::memory_order_acq_rel);
-            }
+            claim_and_run(gen, id % static_cast<int>(gen & 0xffff));
         }
     }
 
@@ -146,7 +166,8 @@ private:
     std::condition_variable cv_;
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> sleepers_{0};
-    std::atomic<int> pending_{0};
+    std::atomic<int> done_{0};
+    std::unique_ptr<std::atomic<uint64_t>[]> slots_;
     std::atomic<bool> stop_{false};
     const std::function<void(int)>* job_ = nullptr;
     std::mutex error_mutex_;

@@ -159,6 +159,15 @@ struct Mat {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Whether gemm_range reads A in place rather than packing it: A needs a unit stride, and
+// the packed copy would serve few column panels.
+constexpr int64_t kMaxPanelsInPlaceA = 4;
+
+template <typename T>
+bool read_a_in_place(const GemmKernel<T>& kern, Mat<const T> A, int64_t nc) {
+    return (A.cs == 1 || A.rs == 1) && ceil_div(nc, kern.nr) <= kMaxPanelsInPlaceA;
+}
+
 // Rows [m0, m1) x columns [n0, n1) of C, on the calling thread. m0 and n0 are multiples of
 // MR and NR, and K is cut into the same blocks whatever the range, so every element of C
 // is summed in the same order however the work is split.
@@ -172,6 +181,7 @@ void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, i
     const int64_t MC = std::min<int64_t>(kern.mc, ceil_div(m1 - m0, MR) * MR);
     T* Ap = t_pack_a.get<T>(MC * KC);
     T* Bp = t_pack_b.get<T>(KC * NC);
+    const bool a_in_place = read_a_in_place(kern, A, NC);
 
     for (int64_t jc = n0; jc < n1; jc += NC) {
         const int64_t nc = std::min(NC, n1 - jc);
@@ -181,13 +191,22 @@ void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, i
             const T beta_k = pc == 0 ? beta : T(1);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = std::min(MC, m1 - ic);
-                pack_a(MR, mc, kc, A.ptr + ic * A.rs + pc * A.cs, A.rs, A.cs, Ap);
+                const T* a_blk = A.ptr + ic * A.rs + pc * A.cs;
+                // Rows [0, m_in_place) are read in place; the rest is packed.
+                const int64_t m_in_place = a_in_place ? mc / MR * MR : 0;
+                if (m_in_place < mc)
+                    pack_a(MR, mc - m_in_place, kc, a_blk + m_in_place * A.rs, A.rs, A.cs, Ap);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t n = std::min<int64_t>(NR, nc - jr);
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                    const T* b = Bp + jr * kc;
+                    T* c = C.ptr + ic * C.rs + (jc + jr) * C.cs;
+                    for (int64_t ir = 0; ir < m_in_place; ir += MR)
+                        kern.ukernel_sa(MR, n, kc, alpha, a_blk + ir * A.rs, A.rs, A.cs, b, beta_k,
+                                        c + ir * C.rs, C.rs, C.cs);
+                    for (int64_t ir = m_in_place; ir < mc; ir += MR) {
                         const int64_t m = std::min<int64_t>(MR, mc - ir);
-                        kern.ukernel(m, n, kc, alpha, Ap + ir * kc, Bp + jr * kc, beta_k,
-                                     C.ptr + (ic + ir) * C.rs + (jc + jr) * C.cs, C.rs, C.cs);
+                        kern.ukernel(m, n, kc, alpha, Ap + (ir - m_in_place) * kc, 1, MR, b, beta_k,
+                                     c + ir * C.rs, C.rs, C.cs);
                     }
                 }
             }
@@ -205,8 +224,26 @@ void scale_c(int64_t M, int64_t N, T beta, Mat<T> C) {
         }
 }
 
-// Below this many FLOPs per thread, waking another thread costs more than it saves.
-constexpr double kMinFlopsPerThread = 4.0e5;
+// Below this many FLOPs per thread (about a microsecond of work), handing work to another
+// thread costs more than it saves. Workers spin between back-to-back calls, so a hand-off
+// is cheap when it happens.
+constexpr double kMinFlopsPerThread = 1.0e5;
+
+// Rough cycle count of C[M,N] = A[M,K] @ B[K,N] in this orientation, to choose between it
+// and the transposed problem: padded tile-grid FMAs, plus packing B (cheap when its rows
+// are contiguous, a gather otherwise), packing A unless it is read in place, and scattering
+// C's tiles when its columns are strided. The weights are per-element cycle estimates.
+template <typename T>
+double orientation_cost(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, Mat<const T> A,
+                        Mat<const T> B, int64_t csc) {
+    const double lanes_per_cycle = 2.0 * 32 / sizeof(T);  // two 256-bit FMA pipes
+    const double padded = double(ceil_div(M, kern.mr) * kern.mr) * double(ceil_div(N, kern.nr) * kern.nr);
+    double cycles = padded * double(K) / lanes_per_cycle;
+    cycles += double(K) * double(N) * (B.cs == 1 ? 0.25 : 1.5);
+    if (!read_a_in_place(kern, A, std::min<int64_t>(N, kern.nc))) cycles += double(M) * double(K) * 1.0;
+    if (csc != 1) cycles += double(M) * double(N) * double(ceil_div(K, kern.kc)) * 2.0;
+    return cycles;
+}
 
 // Splits C's tile grid into tm x tn rectangles, one per thread: the fewest tiles on the
 // busiest thread, ties going to more row blocks (each thread then packs its own rows of A
@@ -235,14 +272,10 @@ void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int
         scale_c(M, N, beta, C);
         return;
     }
-    // C^T = B^T A^T is the same product with roles swapped; take the orientation that pads
-    // the tile grid least (a 10-column C wastes less as 10 rows), preferring unit-stride
-    // stores into C when the padding is equal.
-    auto cost = [&](int64_t m, int64_t n, int64_t csc) {
-        return double(ceil_div(m, kern.mr) * kern.mr) * double(ceil_div(n, kern.nr) * kern.nr) *
-               double(K + (csc == 1 ? 0 : 16));
-    };
-    if (cost(N, M, C.rs) < cost(M, N, C.cs)) {
+    // C^T = B^T A^T is the same product with roles swapped: take the orientation with the
+    // lower estimated cost (ties keep the given one).
+    const Mat<const T> At{A.ptr, A.cs, A.rs}, Bt{B.ptr, B.cs, B.rs};
+    if (orientation_cost(kern, N, M, K, Bt, At, C.rs) < orientation_cost(kern, M, N, K, A, B, C.cs)) {
         std::swap(M, N);
         std::swap(A, B);
         std::swap(A.rs, A.cs);

@@ -2,24 +2,30 @@
 // Packed layouts (written by gemm.cpp's packing, read by every microkernel):
 //   a: k columns of MR values, a[p*MR + i] = A(i, p), rows past m zero-filled
 //   b: k rows of NR values,    b[p*NR + j] = B(p, j), columns past n zero-filled
+// A may also be read in place (no packing) when that saves more than it costs.
 #pragma once
 
 #include <cstdint>
 
 namespace fastnn {
 
-// C[m,n] = alpha * a[m,k] @ b[k,n] + beta * C[m,n] for one tile, m <= MR, n <= NR, where
-// C(i, j) is c[i*rsc + j*csc]. beta == 0: C is written without being read.
+// C[m,n] = alpha * A[m,k] @ b[k,n] + beta * C[m,n] for one tile, m <= MR, n <= NR, where
+// A(i, p) is a[i*rsa + p*csa] and C(i, j) is c[i*rsc + j*csc]; b is a packed panel.
+// beta == 0: C is written without being read.
 template <typename T>
-using GemmUkernel = void (*)(int64_t m, int64_t n, int64_t k, T alpha, const T* a, const T* b,
-                             T beta, T* c, int64_t rsc, int64_t csc);
+using GemmUkernel = void (*)(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rsa,
+                             int64_t csa, const T* b, T beta, T* c, int64_t rsc, int64_t csc);
 
 // Block sizes: MR x NR register tile; MC x KC block of A kept in L2; KC x NC panel of B in L3.
 // MC is a multiple of MR and NC of NR.
+//   ukernel:    a is a packed panel (rsa = 1, csa = MR are implied and ignored); any m.
+//   ukernel_sa: a is read where it lies with strides (rsa, csa); m == MR only, so that no
+//               row past the matrix is read (the driver packs a last, partial panel).
 template <typename T>
 struct GemmKernel {
     int mr, nr, mc, kc, nc;
     GemmUkernel<T> ukernel;
+    GemmUkernel<T> ukernel_sa;
 };
 
 GemmKernel<float> gemm_kernel_ref_f32();

@@ -41,11 +41,13 @@ struct Avx2F64 {
 }  // namespace
 
 GemmKernel<float> gemm_kernel_avx2_f32() {
-    return {6, 16, 144, 256, 4080, &gemm_ukernel_simd<Avx2F32, 6, 2>};
+    return {6, 16, 144, 256, 4080, &gemm_ukernel_simd<Avx2F32, 6, 2, true>,
+            &gemm_ukernel_simd<Avx2F32, 6, 2, false>};
 }
 
 GemmKernel<double> gemm_kernel_avx2_f64() {
-    return {6, 8, 72, 256, 4080, &gemm_ukernel_simd<Avx2F64, 6, 2>};
+    return {6, 8, 72, 256, 4080, &gemm_ukernel_simd<Avx2F64, 6, 2, true>,
+            &gemm_ukernel_simd<Avx2F64, 6, 2, false>};
 }
 
 double fma_peak_loop_avx2(int64_t iters, bool fp64) {

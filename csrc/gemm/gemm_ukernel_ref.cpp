@@ -9,16 +9,16 @@ namespace fastnn {
 
 namespace {
 
-template <typename T, int MR, int NR>
-void gemm_ukernel_ref(int64_t m, int64_t n, int64_t k, T alpha, const T* a, const T* b, T beta,
-                      T* c, int64_t rsc, int64_t csc) {
+template <typename T, int MR, int NR, bool kPackedA>
+void gemm_ukernel_ref(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rsa,
+                      int64_t csa, const T* b, T beta, T* c, int64_t rsc, int64_t csc) {
     T acc[MR][NR] = {};
     for (int64_t p = 0; p < k; ++p) {
         for (int i = 0; i < MR; ++i) {
-            const T ai = a[i];
+            const T ai = kPackedA ? a[i] : a[i * rsa];
             for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
         }
-        a += MR;
+        a += kPackedA ? MR : csa;
         b += NR;
     }
     for (int64_t i = 0; i < m; ++i) {
@@ -45,8 +45,12 @@ double fma_peak_ref(int64_t iters) {
 
 }  // namespace
 
-GemmKernel<float> gemm_kernel_ref_f32() { return {4, 8, 64, 256, 4096, &gemm_ukernel_ref<float, 4, 8>}; }
-GemmKernel<double> gemm_kernel_ref_f64() { return {4, 4, 64, 256, 4096, &gemm_ukernel_ref<double, 4, 4>}; }
+GemmKernel<float> gemm_kernel_ref_f32() {
+    return {4, 8, 64, 256, 4096, &gemm_ukernel_ref<float, 4, 8, true>, &gemm_ukernel_ref<float, 4, 8, false>};
+}
+GemmKernel<double> gemm_kernel_ref_f64() {
+    return {4, 4, 64, 256, 4096, &gemm_ukernel_ref<double, 4, 4, true>, &gemm_ukernel_ref<double, 4, 4, false>};
+}
 
 double fma_peak_loop_ref(int64_t iters, bool fp64) {
     return fp64 ? fma_peak_ref<double>(iters) : fma_peak_ref<float>(iters);
@@ -58,10 +62,14 @@ void gemm_ref(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
     for (int64_t bi = 0; bi < batch; ++bi) {
         for (int64_t i = 0; i < M; ++i) {
             for (int64_t j = 0; j < N; ++j) {
+                T* cij = C.ptr + bi * C.bs + i * C.rs + j * C.cs;
+                if (alpha == T(0)) {  // as in BLAS: A and B are not read
+                    *cij = beta == T(0) ? T(0) : beta * *cij;
+                    continue;
+                }
                 T acc = 0;
                 for (int64_t p = 0; p < K; ++p)
                     acc += A.ptr[bi * A.bs + i * A.rs + p * A.cs] * B.ptr[bi * B.bs + p * B.rs + j * B.cs];
-                T* cij = C.ptr + bi * C.bs + i * C.rs + j * C.cs;
                 *cij = beta == T(0) ? alpha * acc : alpha * acc + beta * *cij;
             }
         }

@@ -12,14 +12,15 @@
 namespace fastnn {
 namespace {
 
-// One MR x (NV*W) tile: C = alpha * a @ b + beta * C (packed a, b as in gemm_ukernel.h).
+// One MR x (NV*W) tile: C = alpha * A @ b + beta * C (layouts as in gemm_ukernel.h). With
+// kPackedA, a is a packed panel; otherwise A(i, p) = a[i*rsa + p*csa] and m == MR.
 // Full tiles with unit column stride are stored straight from the registers; partial or
 // strided tiles go through a small buffer with the same arithmetic, so an element's bits do
-// not depend on which kind of tile it fell in.
-template <class V, int MR, int NV>
+// not depend on which kind of tile it fell in, nor on whether A was packed.
+template <class V, int MR, int NV, bool kPackedA>
 void gemm_ukernel_simd(int64_t m, int64_t n, int64_t k, typename V::T alpha,
-                       const typename V::T* a, const typename V::T* b, typename V::T beta,
-                       typename V::T* c, int64_t rsc, int64_t csc) {
+                       const typename V::T* a, int64_t rsa, int64_t csa, const typename V::T* b,
+                       typename V::T beta, typename V::T* c, int64_t rsc, int64_t csc) {
     using T = typename V::T;
     using R = typename V::R;
     constexpr int W = V::W;
@@ -41,11 +42,11 @@ void gemm_ukernel_simd(int64_t m, int64_t n, int64_t k, typename V::T alpha,
         for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) {
-            R av = V::bcast(a + i);
+            R av = V::bcast(kPackedA ? a + i : a + i * rsa);
 #pragma GCC unroll 4
             for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
         }
-        a += MR;
+        a += kPackedA ? MR : csa;
         b += NR;
     }
 

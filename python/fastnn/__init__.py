@@ -19,7 +19,7 @@ from . import _C
 
 __version__ = _C.__version__
 
-__all__ = ["__version__", "get_num_threads", "set_num_threads", "show_config", "kernels"]
+__all__ = ["__version__", "config", "cuda", "get_num_threads", "kernels", "set_num_threads", "show_config"]
 
 
 def _apply_forced_capability():
@@ -96,4 +96,4 @@ def show_config():
     print(f"  CUDA:          {cuda}")
 
 
-from . import kernels  # noqa: E402  (needs _C loaded and configured first)
+from . import cuda, kernels  # noqa: E402  (need _C loaded and configured first)

@@ -19,17 +19,6 @@ def _require_ndarray(op, name, x):
         raise TypeError(f"[{op}] {name} must be a numpy.ndarray, got {type(x).__name__}")
 
 
-def _readable(x, c):
-    """x itself, or a private copy when x is misaligned or shares memory with the output c.
-
-    Copying an *input* never loses a write; it only keeps the product from reading values
-    it is overwriting.
-    """
-    if not x.flags.aligned or (c is not None and isinstance(c, np.ndarray) and np.may_share_memory(x, c)):
-        return x.copy()
-    return x
-
-
 def matmul(a, b, out=None):
     """Matrix product with :func:`numpy.matmul` semantics.
 
@@ -54,38 +43,43 @@ def matmul(a, b, out=None):
             dimensions; ``out`` has the wrong shape or cannot be written.
     """
     op = "matmul"
+    if getattr(a, "ndim", 0) >= 2 and getattr(b, "ndim", 0) >= 2:
+        return _C.gemm(op, a, b, out, 1.0, 0.0, False, False)  # the common case, checked in C++
     _require_ndarray(op, "a", a)
     _require_ndarray(op, "b", b)
     for name, x in (("a", a), ("b", b)):
         if x.ndim == 0 or x.ndim > 3:
             raise ValueError(f"[{op}] {name} has shape {x.shape}; matmul takes 1-D, 2-D or 3-D arrays")
+    ka, kb = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise ValueError(f"[{op}] inner dimensions do not match: a has shape {a.shape} and b has "
+                         f"shape {b.shape} ({ka} != {kb})")
+    # A 1-D operand becomes a row (a) or column (b) vector, and that axis is dropped again.
     a2 = a[np.newaxis, :] if a.ndim == 1 else a
     b2 = b[:, np.newaxis] if b.ndim == 1 else b
     if out is None:
-        result = _C.gemm(op, _readable(a2, None), _readable(b2, None), None, 1.0, 0.0, False, False)
-    else:
-        _require_ndarray(op, "out", out)
-        # out has the squeezed shape; give the kernel a view with the vector axes restored.
-        out2 = out
+        result = _C.gemm(op, a2, b2, None, 1.0, 0.0, False, False)
         if b.ndim == 1:
-            out2 = np.expand_dims(out2, -1) if out2.ndim >= 1 else out2.reshape(1, 1)
-        if a.ndim == 1 and out2.ndim >= 1:
-            out2 = np.expand_dims(out2, -2)
-        if out2.ndim < 2:
-            raise ValueError(f"[{op}] out has shape {out.shape}, which does not match the result")
-        try:
-            _C.gemm(op, _readable(a2, out), _readable(b2, out), out2, 1.0, 0.0, False, False)
-        except ValueError as exc:
-            if "expected" in str(exc) and "shape" in str(exc):
-                raise ValueError(f"[{op}] out has shape {out.shape}, which does not match the "
-                                 f"product of a {a.shape} and b {b.shape}") from None
-            raise
-        return out
+            result = result[..., 0]
+        if a.ndim == 1:
+            result = result[..., 0, :] if b.ndim != 1 else result[..., 0]
+        return result
+    _require_ndarray(op, "out", out)
+    try:
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    except ValueError:
+        batch = None  # the kernel reports the mismatch with both shapes
+    if batch is not None:
+        expected = batch + a2.shape[-2:-1] * (a.ndim != 1) + b2.shape[-1:] * (b.ndim != 1)
+        if out.shape != expected:
+            raise ValueError(f"[{op}] out has shape {out.shape}, expected {expected}")
+    out2 = out
     if b.ndim == 1:
-        result = result[..., 0]
+        out2 = np.expand_dims(out2, -1)
     if a.ndim == 1:
-        result = result[..., 0, :] if b.ndim != 1 else result[..., 0]
-    return result
+        out2 = np.expand_dims(out2, -2)
+    _C.gemm(op, a2, b2, out2, 1.0, 0.0, False, False)
+    return out
 
 
 def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
@@ -115,10 +109,4 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
         ValueError: mismatched dimensions; ``c`` of the wrong shape, read-only or with
             overlapping elements; ``beta != 0`` without ``c``.
     """
-    op = "gemm"
-    _require_ndarray(op, "a", a)
-    _require_ndarray(op, "b", b)
-    if c is not None:
-        _require_ndarray(op, "c", c)
-    return _C.gemm(op, _readable(a, c), _readable(b, c), c, float(alpha), float(beta),
-                   bool(trans_a), bool(trans_b))
+    return _C.gemm("gemm", a, b, c, float(alpha), float(beta), bool(trans_a), bool(trans_b))

@@ -1,0 +1,129 @@
+"""The NumPy float64 oracle for fastnn's GEMM, and the per-op tolerance table.
+
+Every function here computes in float64 whatever the dtype of its inputs, and never reads
+what the contract says is not read (``c`` when ``beta == 0``; ``a`` and ``b`` when
+``alpha == 0``), so NaN or Inf there do not reach the expected values either.
+``assert_close`` is the one comparison the tests use; the oracle itself is checked against
+explicit Python loops in ``test_gemm.py``.
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+
+def _op(x, trans):
+    """op(x): x, or x with its last two axes swapped."""
+    return np.swapaxes(x, -1, -2) if trans else x
+
+
+def _as64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def _result_shape(a, b, trans_a, trans_b):
+    """Shape of op(a) @ op(b) for 2-D/3-D a and b, batch dims broadcasting as in np.matmul."""
+    opa, opb = _op(a, trans_a), _op(b, trans_b)
+    if opa.shape[-1] != opb.shape[-2]:
+        raise ValueError(f"oracle: inner dimensions differ: {opa.shape} @ {opb.shape}")
+    batch = np.broadcast_shapes(opa.shape[:-2], opb.shape[:-2])
+    return batch + (opa.shape[-2], opb.shape[-1])
+
+
+def gemm_ref(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
+    """alpha * op(a) @ op(b) + beta * c in float64 (c only read when beta != 0).
+
+    Shape: a (M, K) / (batch, M, K), b (K, N) / (batch, K, N) after the optional
+    transposes; batch dims broadcast; returns (M, N) or (batch, M, N).
+    """
+    shape = _result_shape(a, b, trans_a, trans_b)
+    out = np.zeros(shape)
+    if alpha != 0:
+        out += alpha * np.matmul(_op(_as64(a), trans_a), _op(_as64(b), trans_b))
+    if beta != 0:
+        out += beta * _as64(c)
+    return out
+
+
+def gemm_scale(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
+    """|alpha| |op(a)| @ |op(b)| + |beta| |c| in float64: the magnitude that rounding errors
+    in each element of gemm scale with (see TOLERANCES). Reads what gemm_ref reads."""
+    shape = _result_shape(a, b, trans_a, trans_b)
+    out = np.zeros(shape)
+    if alpha != 0:
+        out += abs(alpha) * np.matmul(np.abs(_op(_as64(a), trans_a)), np.abs(_op(_as64(b), trans_b)))
+    if beta != 0:
+        out += abs(beta) * np.abs(_as64(c))
+    return out
+
+
+# Tolerances, derived rather than guessed.
+#
+# Each element of C = alpha * op(A) @ op(B) + beta * C is a dot product of length K followed
+# by a few scalar operations. The classical bound (Higham, "Accuracy and Stability of
+# Numerical Algorithms", 2nd ed., section 3.1) is
+#     |C_hat - C| <= (gamma_K + n_extra * u) * (|alpha| |A| |B| + |beta| |C|)   elementwise,
+# with u the unit roundoff (2**-24 for float32, 2**-53 for float64) and
+# gamma_K = K u / (1 - K u). Treating the rounding errors as independent zero-mean random
+# variables replaces gamma_K by lam * sqrt(K) * u, which holds with a probability that grows
+# quickly with lam (Higham & Mary, "A new approach to probabilistic rounding error analysis",
+# SIAM J. Sci. Comput. 41(5), 2019, Theorem 2.4). So the tolerance used is
+#     tol = u * (lam * sqrt(K) + n_extra) * (|alpha| |A| |B| + |beta| |C|)
+# where the last factor is gemm_scale(...). n_extra counts the roundings outside the dot
+# product: the alpha product, the beta product, the final addition and the store (4 for
+# gemm, 1 for matmul, which has alpha = 1 and beta = 0); rounding alpha and beta themselves to
+# float32 costs one more u each, included in the 4.
+# lam = 4 was checked against measured errors: the worst case seen, all-positive data summed
+# by the plain triple loop (no cancellation, one K-long chain), reached 0.3 of tol; blocked
+# summation and zero-mean data stay far lower. For
+# float64 the oracle itself rounds at the same level as the kernel, so lam and n_extra are
+# doubled. A kernel that drops or repeats one product in a sum of K errs by about
+# scale / K, which exceeds tol by orders of magnitude for every K tested; a global 1e-2
+# would miss it.
+Tol = namedtuple("Tol", ["lam", "n_extra"])
+
+TOLERANCES = {
+    ("matmul", np.dtype(np.float32)): Tol(lam=4.0, n_extra=1),
+    ("matmul", np.dtype(np.float64)): Tol(lam=8.0, n_extra=2),
+    ("gemm", np.dtype(np.float32)): Tol(lam=4.0, n_extra=4),
+    ("gemm", np.dtype(np.float64)): Tol(lam=8.0, n_extra=8),
+    # The reference kernel (plain triple loop, one K-long chain per element): same model.
+    ("gemm_ref", np.dtype(np.float32)): Tol(lam=4.0, n_extra=4),
+    ("gemm_ref", np.dtype(np.float64)): Tol(lam=8.0, n_extra=8),
+}
+
+
+def unit_roundoff(dtype):
+    """u = eps / 2: the largest relative error of one correctly rounded operation."""
+    return float(np.finfo(dtype).eps) / 2
+
+
+def tolerance(op, dtype, k, scale):
+    """Elementwise absolute tolerance for `op` in `dtype` with inner dimension k (see above)."""
+    t = TOLERANCES[(op, np.dtype(dtype))]
+    return unit_roundoff(dtype) * (t.lam * math.sqrt(k) + t.n_extra) * np.asarray(scale, dtype=np.float64)
+
+
+def assert_close(op, actual, expected, k, *, scale, dtype):
+    """Checks a kernel result completely: ndarray type, shape, dtype, and every element
+    within tolerance(op, dtype, k, scale) of the float64 oracle `expected` (equal infinities
+    count as equal; NaN never passes unless both sides are NaN).
+
+    scale: |alpha| |op(a)| @ |op(b)| + |beta| |c| (gemm_scale), elementwise or broadcastable.
+    """
+    dtype = np.dtype(dtype)
+    assert isinstance(actual, np.ndarray), f"[{op}] result is {type(actual).__name__}, not ndarray"
+    assert actual.shape == expected.shape, f"[{op}] shape {actual.shape}, expected {expected.shape}"
+    assert actual.dtype == dtype, f"[{op}] dtype {actual.dtype}, expected {dtype}"
+    got = actual.astype(np.float64)
+    tol = np.broadcast_to(tolerance(op, dtype, k, scale), expected.shape)
+    with np.errstate(invalid="ignore"):
+        ok = (got == expected) | (np.abs(got - expected) <= tol) | (np.isnan(got) & np.isnan(expected))
+    if not ok.all():
+        bad = np.argwhere(~ok)
+        idx = tuple(bad[0])
+        err = abs(got[idx] - expected[idx])
+        raise AssertionError(
+            f"[{op}] {len(bad)} of {ok.size} elements ({dtype}, K={k}) out of tolerance; first at "
+            f"{idx}: got {got[idx]!r}, expected {expected[idx]!r}, |diff| {err:.3e} > tol {tol[idx]:.3e}")
