@@ -159,6 +159,9 @@ struct Mat {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// A packed B block at most this large is kept in L1 (half of the smallest current L1D).
+constexpr int64_t kL1BlockBytes = 16 * 1024;
+
 // Whether gemm_range reads A in place rather than packing it: A needs a unit stride, and
 // the packed copy would serve few column panels.
 constexpr int64_t kMaxPanelsInPlaceA = 4;
@@ -189,6 +192,7 @@ void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, i
             const int64_t kc = std::min(KC, K - pc);
             pack_b(NR, kc, nc, B.ptr + pc * B.rs + jc * B.cs, B.rs, B.cs, Bp);
             const T beta_k = pc == 0 ? beta : T(1);
+            const bool b_in_l1 = kc * ceil_div(nc, NR) * NR * int64_t(sizeof(T)) <= kL1BlockBytes;
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = std::min(MC, m1 - ic);
                 const T* a_blk = A.ptr + ic * A.rs + pc * A.cs;
@@ -196,18 +200,26 @@ void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, i
                 const int64_t m_in_place = a_in_place ? mc / MR * MR : 0;
                 if (m_in_place < mc)
                     pack_a(MR, mc - m_in_place, kc, a_blk + m_in_place * A.rs, A.rs, A.cs, Ap);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
+                // One tile: rows ir.., columns jr.. of this block.
+                auto tile = [&](int64_t ir, int64_t jr) {
                     const int64_t n = std::min<int64_t>(NR, nc - jr);
                     const T* b = Bp + jr * kc;
-                    T* c = C.ptr + ic * C.rs + (jc + jr) * C.cs;
-                    for (int64_t ir = 0; ir < m_in_place; ir += MR)
-                        kern.ukernel_sa(MR, n, kc, alpha, a_blk + ir * A.rs, A.rs, A.cs, b, beta_k,
-                                        c + ir * C.rs, C.rs, C.cs);
-                    for (int64_t ir = m_in_place; ir < mc; ir += MR) {
+                    T* c = C.ptr + (ic + ir) * C.rs + (jc + jr) * C.cs;
+                    if (ir < m_in_place) {
+                        kern.ukernel_sa(MR, n, kc, alpha, a_blk + ir * A.rs, A.rs, A.cs, b, beta_k, c,
+                                        C.rs, C.cs);
+                    } else {
                         const int64_t m = std::min<int64_t>(MR, mc - ir);
-                        kern.ukernel(m, n, kc, alpha, Ap + (ir - m_in_place) * kc, 1, MR, b, beta_k,
-                                     c + ir * C.rs, C.rs, C.cs);
+                        kern.ukernel(m, n, kc, alpha, Ap + (ir - m_in_place) * kc, 1, MR, b, beta_k, c,
+                                     C.rs, C.cs);
                     }
+                };
+                if (b_in_l1) {  // the whole packed B block stays in L1: walk C row panel by row panel
+                    for (int64_t ir = 0; ir < mc; ir += MR)
+                        for (int64_t jr = 0; jr < nc; jr += NR) tile(ir, jr);
+                } else {  // BLIS order: one micro-panel of B in L1 while A's panels stream from L2
+                    for (int64_t jr = 0; jr < nc; jr += NR)
+                        for (int64_t ir = 0; ir < mc; ir += MR) tile(ir, jr);
                 }
             }
         }

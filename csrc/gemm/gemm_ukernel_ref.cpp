@@ -23,7 +23,7 @@ void gemm_ukernel_ref(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int6
     }
     for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < n; ++j) {
-            const T v = alpha * acc[i][j];
+            const T v = alpha == T(1) ? acc[i][j] : alpha * acc[i][j];
             T* cij = c + i * rsc + j * csc;
             *cij = beta == T(0) ? v : beta * *cij + v;
         }

@@ -50,11 +50,13 @@ void gemm_ukernel_simd(int64_t m, int64_t n, int64_t k, typename V::T alpha,
         b += NR;
     }
 
-    const R va = V::set1(alpha);
+    if (alpha != T(1)) {  // x * 1 == x exactly, so skipping the multiply changes no bits
+        const R va = V::set1(alpha);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
+        for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) acc[i][j] = V::mul(acc[i][j], va);
+            for (int j = 0; j < NV; ++j) acc[i][j] = V::mul(acc[i][j], va);
+    }
 
     if (m == MR && n == NR && csc == 1) {
         if (beta == T(0)) {
