@@ -1,10 +1,10 @@
-// Thread pool behind parallel_for. A region bumps `generation_`, whose low 16 bits carry the
-// region's chunk count so that a worker reads both in one atomic load; workers notice it
-// while spinning (for up to kSpinTime after their last job) or are woken from the condition
-// variable once they have gone to sleep. Chunks are claimed, not assigned: each thread
-// starts with its own chunk and then takes any chunk nobody has started, so a worker that
-// is asleep or descheduled (a busy machine, another pool in the process) delays nothing it
-// has not begun. Which thread runs a chunk never changes what the chunk computes.
+// Thread pool behind parallel_for. A region publishes `generation_` = (sequence << 32 |
+// chunk count), so a worker reads both in one atomic load; workers notice it while spinning
+// (for up to kSpinTime after their last job) or are woken from the condition variable once
+// they have gone to sleep. Chunks are claimed one at a time from `next_` = (sequence << 32
+// | next chunk): a claim succeeds only while the sequence matches, so a thread waking late
+// for a finished region can never take a chunk of a newer one. A worker that is asleep or
+// descheduled (a busy machine, another pool in the process) delays nothing it has not begun.
 #include "parallel.h"
 
 #include <algorithm>
@@ -62,10 +62,9 @@ int default_num_threads() {
 
 class ThreadPool {
 public:
-    explicit ThreadPool(int nworkers) : slots_(new std::atomic<uint64_t>[nworkers + 1]) {
-        for (int i = 0; i <= nworkers; ++i) slots_[i].store(0, std::memory_order_relaxed);
+    explicit ThreadPool(int nworkers) {
         workers_.reserve(nworkers);
-        for (int i = 0; i < nworkers; ++i) workers_.emplace_back([this, i] { worker_loop(i + 1); });
+        for (int i = 0; i < nworkers; ++i) workers_.emplace_back([this] { worker_loop(); });
     }
 
     ~ThreadPool() {
@@ -79,22 +78,23 @@ public:
 
     int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-    // Runs job(i) once for each chunk i in [0, nchunks), nchunks <= size(); the caller
-    // takes part and returns when every chunk is done.
-    void run(int nchunks, const std::function<void(int)>& job) {
+    // Runs job(i) once for each chunk i in [0, nchunks); the caller takes part and returns
+    // when every chunk is done.
+    void run(int64_t nchunks, const std::function<void(int64_t)>& job) {
         job_ = &job;
         error_ = nullptr;
         done_.store(0, std::memory_order_relaxed);
         uint64_t gen;
         {
             std::lock_guard<std::mutex> lk(mutex_);
-            uint64_t seq = (generation_.load(std::memory_order_relaxed) >> 16) + 1;
-            gen = (seq << 16) | static_cast<uint64_t>(nchunks);
+            const uint64_t seq = ((generation_.load(std::memory_order_relaxed) >> 32) + 1) & 0xffffffffu;
+            next_.store(seq << 32, std::memory_order_relaxed);
+            gen = (seq << 32) | static_cast<uint64_t>(nchunks);
             generation_.store(gen, std::memory_order_release);
         }
         if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
 
-        claim_and_run(gen, 0);
+        claim_and_run(gen);
 
         auto start = Clock::now();
         unsigned spins = 0;
@@ -109,23 +109,22 @@ public:
     }
 
 private:
-    // Runs every chunk of region `gen` that is still unclaimed, starting at `first`. A slot
-    // holds the sequence number of the last region that claimed it, so a thread that wakes
-    // late for a finished region finds nothing to claim and never touches a newer one.
-    void claim_and_run(uint64_t gen, int first) {
-        const uint64_t seq = gen >> 16;
-        const int n = static_cast<int>(gen & 0xffff);
-        for (int k = 0; k < n; ++k) {
-            const int i = (first + k) % n;
-            uint64_t cur = slots_[i].load(std::memory_order_acquire);
-            if (cur < seq && slots_[i].compare_exchange_strong(cur, seq, std::memory_order_acq_rel)) {
-                run_one(i);
+    // Claims and runs chunks of region `gen` until none is left. A successful claim means
+    // the region is still running (its chunk is not done), so job_ is still its job.
+    void claim_and_run(uint64_t gen) {
+        const uint64_t seq = gen >> 32;
+        const uint64_t n = gen & 0xffffffffu;
+        uint64_t cur = next_.load(std::memory_order_acquire);
+        while ((cur >> 32) == seq && (cur & 0xffffffffu) < n) {
+            if (next_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) {
+                run_one(static_cast<int64_t>(cur & 0xffffffffu));
                 done_.fetch_add(1, std::memory_order_acq_rel);
+                cur = next_.load(std::memory_order_acquire);
             }
         }
     }
 
-    void run_one(int i) {
+    void run_one(int64_t i) {
         try {
             (*job_)(i);
         } catch (...) {
@@ -134,7 +133,7 @@ private:
         }
     }
 
-    void worker_loop(int id) {
+    void worker_loop() {
         // The generation the pool was built with (0), not whatever it is by the time this
         // thread starts: a region may already have been posted.
         uint64_t seen = 0;
@@ -157,7 +156,7 @@ private:
                 }
             }
             seen = gen;
-            claim_and_run(gen, id % static_cast<int>(gen & 0xffff));
+            claim_and_run(gen);
         }
     }
 
@@ -166,10 +165,10 @@ private:
     std::condition_variable cv_;
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> sleepers_{0};
-    std::atomic<int> done_{0};
-    std::unique_ptr<std::atomic<uint64_t>[]> slots_;
+    std::atomic<uint64_t> next_{0};
+    std::atomic<int64_t> done_{0};
     std::atomic<bool> stop_{false};
-    const std::function<void(int)>* job_ = nullptr;
+    const std::function<void(int64_t)>* job_ = nullptr;
     std::mutex error_mutex_;
     std::exception_ptr error_;
 };
@@ -230,10 +229,11 @@ void set_num_threads(int n) {
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& f) {
     if (end <= begin) return;
-    if (grain < 1) grain = 1;
     const int64_t n = end - begin;
-    int64_t nchunks = std::min<int64_t>(get_num_threads(), (n + grain - 1) / grain);
-    if (nchunks <= 1 || t_in_region) {
+    // At most 2^32 - 1 chunks fit the pool's counters: widen the grain if need be.
+    grain = std::max<int64_t>({grain, 1, (n + 0xfffffffe) / 0xffffffff});
+    const int64_t nchunks = (n + grain - 1) / grain;
+    if (nchunks <= 1 || get_num_threads() <= 1 || t_in_region) {
         f(begin, end);
         return;
     }
@@ -243,12 +243,9 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
         return;
     }
     ThreadPool* pool = the_pool();
-    nchunks = std::min<int64_t>(nchunks, pool->size());
-    // Balanced contiguous chunks: the first (n % nchunks) get one extra item.
-    const int64_t base = n / nchunks, extra = n % nchunks;
-    std::function<void(int)> job = [&](int t) {
-        int64_t lo = begin + t * base + std::min<int64_t>(t, extra);
-        int64_t hi = lo + base + (t < extra ? 1 : 0);
+    std::function<void(int64_t)> job = [&](int64_t i) {
+        const int64_t lo = begin + i * grain;
+        const int64_t hi = std::min(end, lo + grain);
         bool was = t_in_region;
         t_in_region = true;
         try {
@@ -259,7 +256,7 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
         }
         t_in_region = was;
     };
-    pool->run(static_cast<int>(nchunks), job);
+    pool->run(nchunks, job);
 }
 
 }  // namespace fastnn

@@ -14,11 +14,14 @@ int get_num_threads();
 // Throws std::invalid_argument for n < 1.
 void set_num_threads(int n);
 
-// Splits [begin, end) into at most get_num_threads() contiguous chunks of at least `grain`
-// items and calls f(chunk_begin, chunk_end) once per chunk, the calling thread taking the
-// first. Returns when every chunk is done; rethrows the first exception a chunk threw.
-// Nested calls, and calls made while another thread is inside a parallel region, run
-// serially on the calling thread.
+// Cuts [begin, end) into chunks of `grain` items (the last may be shorter) and calls
+// f(chunk_begin, chunk_end) once per chunk. Chunks are handed out one at a time to whichever
+// of up to get_num_threads() threads (the caller included) is free, so a thread that is
+// descheduled or busy elsewhere simply takes fewer chunks; callers must therefore make a
+// chunk's result depend only on its range, never on the thread or the order. Returns when
+// every chunk is done and rethrows the first exception a chunk threw. With one thread, one
+// chunk, a nested call, or a call made while another thread is inside a parallel region, f
+// is called once with the whole range on the calling thread.
 void parallel_for(int64_t begin, int64_t end, int64_t grain,
                   const std::function<void(int64_t, int64_t)>& f);
 

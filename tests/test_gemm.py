@@ -553,6 +553,7 @@ THREAD_CASES = [  # (batch of a, batch of b, M, N, K)
     ((), (), 10, 128, 256),
     ((), (), 256, 10, 512),
     ((), (), 97, 1, 700),
+    ((), (), 64, 4100, 8),       # more columns than one NC block
     ((4,), (4,), 67, 45, 300),   # batch splits evenly over 2 threads
     ((3,), (), 67, 45, 300),     # it does not: each product is threaded
     ((1,), (5,), 130, 31, 257),

@@ -162,6 +162,9 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // A packed B block at most this large is kept in L1 (half of the smallest current L1D).
 constexpr int64_t kL1BlockBytes = 16 * 1024;
 
+// B blocks with fewer elements are packed by one thread: a parallel region costs more.
+constexpr int64_t kMinParallelPackB = 32 * 1024;
+
 // Whether gemm_range reads A in place rather than packing it: A needs a unit stride, and
 // the packed copy would serve few column panels.
 constexpr int64_t kMaxPanelsInPlaceA = 4;
@@ -171,57 +174,104 @@ bool read_a_in_place(const GemmKernel<T>& kern, Mat<const T> A, int64_t nc) {
     return (A.cs == 1 || A.rs == 1) && ceil_div(nc, kern.nr) <= kMaxPanelsInPlaceA;
 }
 
-// Rows [m0, m1) x columns [n0, n1) of C, on the calling thread. m0 and n0 are multiples of
-// MR and NR, and K is cut into the same blocks whatever the range, so every element of C
-// is summed in the same order however the work is split.
+// Rows [m0, m1) of C's columns [jc, jc+nc), rank-kc update from A's columns [pc, pc+kc),
+// against the packed B block Bp: pack A's rows in MC blocks (or read them in place) and run
+// the two loops around the microkernel. m0 is a multiple of MR.
+template <typename T>
+void gemm_macro(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t jc, int64_t nc,
+                int64_t pc, int64_t kc, T alpha, Mat<const T> A, const T* Bp, T beta_k, Mat<T> C,
+                bool a_in_place) {
+    const int MR = kern.mr, NR = kern.nr;
+    const int64_t MC = std::min<int64_t>(kern.mc, ceil_div(m1 - m0, MR) * MR);
+    T* Ap = t_pack_a.get<T>(MC * kc);
+    const bool b_in_l1 = kc * ceil_div(nc, NR) * NR * int64_t(sizeof(T)) <= kL1BlockBytes;
+    for (int64_t ic = m0; ic < m1; ic += MC) {
+        const int64_t mc = std::min(MC, m1 - ic);
+        const T* a_blk = A.ptr + ic * A.rs + pc * A.cs;
+        // Rows [0, m_in_place) are read in place; the rest is packed.
+        const int64_t m_in_place = a_in_place ? mc / MR * MR : 0;
+        if (m_in_place < mc) pack_a(MR, mc - m_in_place, kc, a_blk + m_in_place * A.rs, A.rs, A.cs, Ap);
+        // One tile: rows ir.., columns jr.. of this block.
+        auto tile = [&](int64_t ir, int64_t jr) {
+            const int64_t n = std::min<int64_t>(NR, nc - jr);
+            const T* b = Bp + jr * kc;
+            T* c = C.ptr + (ic + ir) * C.rs + (jc + jr) * C.cs;
+            if (ir < m_in_place) {
+                kern.ukernel_sa(MR, n, kc, alpha, a_blk + ir * A.rs, A.rs, A.cs, b, beta_k, c, C.rs, C.cs);
+            } else {
+                const int64_t m = std::min<int64_t>(MR, mc - ir);
+                kern.ukernel(m, n, kc, alpha, Ap + (ir - m_in_place) * kc, 1, MR, b, beta_k, c, C.rs, C.cs);
+            }
+        };
+        if (b_in_l1) {  // the whole packed B block stays in L1: walk C row panel by row panel
+            for (int64_t ir = 0; ir < mc; ir += MR)
+                for (int64_t jr = 0; jr < nc; jr += NR) tile(ir, jr);
+        } else {  // BLIS order: one micro-panel of B in L1 while A's panels stream from L2
+            for (int64_t jr = 0; jr < nc; jr += NR)
+                for (int64_t ir = 0; ir < mc; ir += MR) tile(ir, jr);
+        }
+    }
+}
+
+// K cut into balanced blocks of at most kern.kc (no sliver at the end). Depends on K only,
+// so every element of C is summed in the same order however the work is split.
+template <typename T>
+int64_t k_block(const GemmKernel<T>& kern, int64_t K) {
+    return ceil_div(K, ceil_div(K, kern.kc));
+}
+
+// Rows [m0, m1) x columns [n0, n1) of C, all on the calling thread. m0 and n0 are
+// multiples of MR and NR, so tiles fall on the same grid however the work is split.
 template <typename T>
 void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                 int64_t K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C) {
-    const int MR = kern.mr, NR = kern.nr;
-    const int64_t nkb = ceil_div(K, kern.kc);
-    const int64_t KC = ceil_div(K, nkb);  // balanced K blocks: no sliver at the end
+    const int NR = kern.nr;
+    const int64_t KC = k_block(kern, K);
     const int64_t NC = std::min<int64_t>(kern.nc, ceil_div(n1 - n0, NR) * NR);
-    const int64_t MC = std::min<int64_t>(kern.mc, ceil_div(m1 - m0, MR) * MR);
-    T* Ap = t_pack_a.get<T>(MC * KC);
     T* Bp = t_pack_b.get<T>(KC * NC);
     const bool a_in_place = read_a_in_place(kern, A, NC);
-
     for (int64_t jc = n0; jc < n1; jc += NC) {
         const int64_t nc = std::min(NC, n1 - jc);
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             pack_b(NR, kc, nc, B.ptr + pc * B.rs + jc * B.cs, B.rs, B.cs, Bp);
+            gemm_macro(kern, m0, m1, jc, nc, pc, kc, alpha, A, Bp, pc == 0 ? beta : T(1), C, a_in_place);
+        }
+    }
+}
+
+// The threaded product when C has enough row panels: each B block is packed once, by all
+// threads together, into the caller's buffer; then row chunks of C (whole MR panels) are
+// handed out dynamically, each packing its own rows of A. A thread slowed by other work
+// takes fewer chunks instead of holding up the rest.
+template <typename T>
+void gemm_shared_b(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int64_t K,
+                   T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C) {
+    const int MR = kern.mr, NR = kern.nr;
+    const int64_t KC = k_block(kern, K);
+    const int64_t NC = std::min<int64_t>(kern.nc, ceil_div(N, NR) * NR);
+    T* Bp = t_pack_b.get<T>(KC * NC);
+    const bool a_in_place = read_a_in_place(kern, A, NC);
+    // About four chunks per thread, each at most one MC block.
+    const int64_t rows = MR * std::clamp<int64_t>(ceil_div(ceil_div(M, MR), 4 * nthreads), 1, kern.mc / MR);
+    for (int64_t jc = 0; jc < N; jc += NC) {
+        const int64_t nc = std::min(NC, N - jc);
+        const int64_t npanels = ceil_div(nc, NR);
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            const int64_t kc = std::min(KC, K - pc);
+            const T* b_blk = B.ptr + pc * B.rs + jc * B.cs;
+            auto pack = [&](int64_t lo, int64_t hi) {
+                pack_b(NR, kc, std::min(nc, hi * NR) - lo * NR, b_blk + lo * NR * B.cs, B.rs, B.cs,
+                       Bp + lo * NR * kc);
+            };
+            if (kc * nc < kMinParallelPackB)
+                pack(0, npanels);
+            else
+                parallel_for(0, npanels, ceil_div(npanels, 2 * nthreads), pack);
             const T beta_k = pc == 0 ? beta : T(1);
-            const bool b_in_l1 = kc * ceil_div(nc, NR) * NR * int64_t(sizeof(T)) <= kL1BlockBytes;
-            for (int64_t ic = m0; ic < m1; ic += MC) {
-                const int64_t mc = std::min(MC, m1 - ic);
-                const T* a_blk = A.ptr + ic * A.rs + pc * A.cs;
-                // Rows [0, m_in_place) are read in place; the rest is packed.
-                const int64_t m_in_place = a_in_place ? mc / MR * MR : 0;
-                if (m_in_place < mc)
-                    pack_a(MR, mc - m_in_place, kc, a_blk + m_in_place * A.rs, A.rs, A.cs, Ap);
-                // One tile: rows ir.., columns jr.. of this block.
-                auto tile = [&](int64_t ir, int64_t jr) {
-                    const int64_t n = std::min<int64_t>(NR, nc - jr);
-                    const T* b = Bp + jr * kc;
-                    T* c = C.ptr + (ic + ir) * C.rs + (jc + jr) * C.cs;
-                    if (ir < m_in_place) {
-                        kern.ukernel_sa(MR, n, kc, alpha, a_blk + ir * A.rs, A.rs, A.cs, b, beta_k, c,
-                                        C.rs, C.cs);
-                    } else {
-                        const int64_t m = std::min<int64_t>(MR, mc - ir);
-                        kern.ukernel(m, n, kc, alpha, Ap + (ir - m_in_place) * kc, 1, MR, b, beta_k, c,
-                                     C.rs, C.cs);
-                    }
-                };
-                if (b_in_l1) {  // the whole packed B block stays in L1: walk C row panel by row panel
-                    for (int64_t ir = 0; ir < mc; ir += MR)
-                        for (int64_t jr = 0; jr < nc; jr += NR) tile(ir, jr);
-                } else {  // BLIS order: one micro-panel of B in L1 while A's panels stream from L2
-                    for (int64_t jr = 0; jr < nc; jr += NR)
-                        for (int64_t ir = 0; ir < mc; ir += MR) tile(ir, jr);
-                }
-            }
+            parallel_for(0, M, rows, [&](int64_t r0, int64_t r1) {
+                gemm_macro(kern, r0, r1, jc, nc, pc, kc, alpha, A, Bp, beta_k, C, a_in_place);
+            });
         }
     }
 }
@@ -297,6 +347,11 @@ void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int
     const int64_t mt = ceil_div(M, kern.mr), nt = ceil_div(N, kern.nr);
     const double flops = 2.0 * double(M) * double(N) * double(K);
     int t = static_cast<int>(std::min<double>(nthreads, std::max(1.0, flops / kMinFlopsPerThread)));
+    if (t > 1 && mt >= 2 * t) {
+        gemm_shared_b(kern, t, M, N, K, alpha, A, B, beta, C);
+        return;
+    }
+    // Too few row panels to share out: split C's tile grid into one rectangle per thread.
     int tm = 1, tn = 1;
     choose_grid(mt, nt, t, &tm, &tn);
     if (tm * tn == 1) {
