@@ -159,6 +159,11 @@ struct Mat {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Below this many FLOPs per thread (about a microsecond of work), handing work to another
+// thread costs more than it saves. Workers spin between back-to-back calls, so a hand-off
+// is cheap when it happens.
+constexpr double kMinFlopsPerThread = 1.0e5;
+
 // A packed B block at most this large is kept in L1 (half of the smallest current L1D).
 constexpr int64_t kL1BlockBytes = 16 * 1024;
 
@@ -252,8 +257,11 @@ void gemm_shared_b(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N
     const int64_t NC = std::min<int64_t>(kern.nc, ceil_div(N, NR) * NR);
     T* Bp = t_pack_b.get<T>(KC * NC);
     const bool a_in_place = read_a_in_place(kern, A, NC);
-    // About four chunks per thread, each at most one MC block.
-    const int64_t rows = MR * std::clamp<int64_t>(ceil_div(ceil_div(M, MR), 4 * nthreads), 1, kern.mc / MR);
+    // About four chunks per thread, each at most one MC block and, when the product is
+    // small, at least two thread-hand-offs' worth of work.
+    const int64_t min_panels = int64_t(2.0 * kMinFlopsPerThread / (2.0 * MR * double(N) * double(K))) + 1;
+    const int64_t panels = std::max(ceil_div(ceil_div(M, MR), 4 * nthreads), min_panels);
+    const int64_t rows = MR * std::clamp<int64_t>(panels, 1, kern.mc / MR);
     for (int64_t jc = 0; jc < N; jc += NC) {
         const int64_t nc = std::min(NC, N - jc);
         const int64_t npanels = ceil_div(nc, NR);
@@ -286,10 +294,6 @@ void scale_c(int64_t M, int64_t N, T beta, Mat<T> C) {
         }
 }
 
-// Below this many FLOPs per thread (about a microsecond of work), handing work to another
-// thread costs more than it saves. Workers spin between back-to-back calls, so a hand-off
-// is cheap when it happens.
-constexpr double kMinFlopsPerThread = 1.0e5;
 
 // Rough cycle count of C[M,N] = A[M,K] @ B[K,N] in this orientation, to choose between it
 // and the transposed problem: padded tile-grid FMAs, plus packing B (cheap when its rows
