@@ -181,6 +181,11 @@ PYBIND11_MODULE(_C, m) {
     }, py::arg("name"));
     m.def("cpu_supports", [](const std::string& name) { return cpu_supports(capability_from(name)); },
           py::arg("name"));
+    m.def("gemm_block_sizes", [](const std::string& name, bool fp64) {
+        GemmBlockSizes b = gemm_block_sizes(capability_from(name), fp64);
+        return py::make_tuple(b.mr, b.nr, b.mc, b.kc, b.nc);
+    }, py::arg("name"), py::arg("fp64"),
+       "(MR, NR, MC, KC, NC) of a code path's GEMM microkernel.");
     m.def("compiler", &compiler_string);
     m.def("fma_peak_flops", [](bool fp64, double seconds) {
         if (!(seconds > 0 && seconds <= 60)) throw py::value_error("fma_peak_flops: seconds must be in (0, 60]");

@@ -26,21 +26,12 @@ CPU_PATHS = ("scalar", "avx2", "avx512")
 DTYPES = (np.float32, np.float64)
 TRANSPOSES = tuple(itertools.product((False, True), repeat=2))  # (trans_a, trans_b)
 
-# (MR, NR, MC, KC, NC) of each path's microkernel: csrc/gemm/gemm_ukernel_{ref,avx2,avx512}.cpp.
-BLOCKS = {
-    ("scalar", np.dtype(np.float32)): (4, 8, 64, 256, 4096),
-    ("scalar", np.dtype(np.float64)): (4, 4, 64, 256, 4096),
-    ("avx2", np.dtype(np.float32)): (6, 16, 144, 256, 4080),
-    ("avx2", np.dtype(np.float64)): (6, 8, 72, 256, 4080),
-    ("avx512", np.dtype(np.float32)): (12, 32, 192, 192, 4064),
-    ("avx512", np.dtype(np.float64)): (12, 16, 96, 192, 4064),
-}
-
 SENTINEL = 12345.5  # exactly representable in float32; marks memory a kernel must not write
 
 
 def blocks(path, dtype):
-    return BLOCKS[(path, np.dtype(dtype))]
+    """(MR, NR, MC, KC, NC) of a path's microkernel, as the library reports them."""
+    return _C.gemm_block_sizes(path, np.dtype(dtype) == np.float64)
 
 
 def randn(rng, shape, dtype):
@@ -971,3 +962,12 @@ def test_cpu_capability_env_var(tmp_path):
     proc = run("sse9")
     assert proc.returncode != 0
     assert re.search(r"RuntimeError: FASTNN_CPU_CAPABILITY='sse9'.*unknown CPU code path", proc.stderr), proc.stderr
+
+
+@pytest.mark.parametrize("path", CPU_PATHS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_block_sizes_are_consistent(path, dtype):
+    # Reported for every path this build has, runnable here or not.
+    mr, nr, mc, kc, nc = blocks(path, dtype)
+    assert min(mr, nr, mc, kc, nc) >= 1
+    assert mc % mr == 0 and nc % nr == 0

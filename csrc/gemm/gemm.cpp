@@ -25,29 +25,25 @@ namespace fastnn {
 namespace {
 
 template <typename T>
-GemmKernel<T> active_kernel();
+GemmKernel<T> kernel_for(CpuCapability cap);
 
 template <>
-GemmKernel<float> active_kernel<float>() {
+GemmKernel<float> kernel_for<float>(CpuCapability cap) {
 #if defined(FASTNN_HAVE_X86_KERNELS)
-    switch (cpu_capability()) {
-        case CpuCapability::avx512: return gemm_kernel_avx512_f32();
-        case CpuCapability::avx2: return gemm_kernel_avx2_f32();
-        default: break;
-    }
+    if (cap == CpuCapability::avx512) return gemm_kernel_avx512_f32();
+    if (cap == CpuCapability::avx2) return gemm_kernel_avx2_f32();
 #endif
+    (void)cap;
     return gemm_kernel_ref_f32();
 }
 
 template <>
-GemmKernel<double> active_kernel<double>() {
+GemmKernel<double> kernel_for<double>(CpuCapability cap) {
 #if defined(FASTNN_HAVE_X86_KERNELS)
-    switch (cpu_capability()) {
-        case CpuCapability::avx512: return gemm_kernel_avx512_f64();
-        case CpuCapability::avx2: return gemm_kernel_avx2_f64();
-        default: break;
-    }
+    if (cap == CpuCapability::avx512) return gemm_kernel_avx512_f64();
+    if (cap == CpuCapability::avx2) return gemm_kernel_avx2_f64();
 #endif
+    (void)cap;
     return gemm_kernel_ref_f64();
 }
 
@@ -381,7 +377,7 @@ template <typename T>
 void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
           StridedMatrix<const T> A, StridedMatrix<const T> B, T beta, StridedMatrix<T> C) {
     if (batch <= 0 || M == 0 || N == 0) return;
-    const GemmKernel<T> kern = active_kernel<T>();
+    const GemmKernel<T> kern = kernel_for<T>(cpu_capability());
     const int nthreads = get_num_threads();
     auto one = [&](int64_t b, int threads) {
         gemm_one<T>(kern, threads, M, N, K, alpha, {A.ptr + b * A.bs, A.rs, A.cs},
@@ -402,6 +398,15 @@ template void gemm<float>(int64_t, int64_t, int64_t, int64_t, float, StridedMatr
                           StridedMatrix<const float>, float, StridedMatrix<float>);
 template void gemm<double>(int64_t, int64_t, int64_t, int64_t, double, StridedMatrix<const double>,
                            StridedMatrix<const double>, double, StridedMatrix<double>);
+
+GemmBlockSizes gemm_block_sizes(CpuCapability cap, bool fp64) {
+    if (fp64) {
+        const GemmKernel<double> k = kernel_for<double>(cap);
+        return {k.mr, k.nr, k.mc, k.kc, k.nc};
+    }
+    const GemmKernel<float> k = kernel_for<float>(cap);
+    return {k.mr, k.nr, k.mc, k.kc, k.nc};
+}
 
 double fma_peak_flops(bool fp64, double seconds) {
     double (*loop)(int64_t, bool) = fma_peak_loop_ref;

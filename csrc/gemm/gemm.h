@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "cpu.h"
+
 namespace fastnn {
 
 // One matrix operand: element (i, j) of batch b lives at ptr[b*bs + i*rs + j*cs].
@@ -28,6 +30,13 @@ void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
 template <typename T>
 void gemm_ref(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
               StridedMatrix<const T> A, StridedMatrix<const T> B, T beta, StridedMatrix<T> C);
+
+// The blocking of a code path's microkernel: MR x NR register tile, MC x KC block of A,
+// KC x NC panel of B (what tests sweep edge sizes around).
+struct GemmBlockSizes {
+    int mr, nr, mc, kc, nc;
+};
+GemmBlockSizes gemm_block_sizes(CpuCapability cap, bool fp64);
 
 // Peak floating-point rate for the active code path, in FLOP/s: independent chains of vector
 // FMAs running for about `seconds` on each of get_num_threads() threads;

@@ -1,7 +1,7 @@
 // AVX2 + FMA microkernels (compiled with -mavx2 -mfma; selected at run time only on CPUs
 // that have both). float: 6x16 tile (12 ymm accumulators); double: 6x8.
-// Block sizes follow BLIS's Zen configuration: KC x NR micro-panel of B in L1, MC x KC of A
-// in L2, KC x NC of B in L3.
+// Block sizes: a KC x NR micro-panel of B (24 KiB) in L1, MC x KC of A (144 KiB) in L2, KC x NC
+// of B in L3. KC = 384 measured 1-3% faster than 256 on Zen 3 (fewer passes over C).
 #include <immintrin.h>
 
 #include "gemm/gemm_ukernel.h"
@@ -41,12 +41,12 @@ struct Avx2F64 {
 }  // namespace
 
 GemmKernel<float> gemm_kernel_avx2_f32() {
-    return {6, 16, 144, 256, 4080, &gemm_ukernel_simd<Avx2F32, 6, 2, true>,
+    return {6, 16, 96, 384, 4080, &gemm_ukernel_simd<Avx2F32, 6, 2, true>,
             &gemm_ukernel_simd<Avx2F32, 6, 2, false>};
 }
 
 GemmKernel<double> gemm_kernel_avx2_f64() {
-    return {6, 8, 72, 256, 4080, &gemm_ukernel_simd<Avx2F64, 6, 2, true>,
+    return {6, 8, 48, 384, 4080, &gemm_ukernel_simd<Avx2F64, 6, 2, true>,
             &gemm_ukernel_simd<Avx2F64, 6, 2, false>};
 }
 
