@@ -253,11 +253,15 @@ void gemm_shared_b(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N
     const int64_t NC = std::min<int64_t>(kern.nc, ceil_div(N, NR) * NR);
     T* Bp = t_pack_b.get<T>(KC * NC);
     const bool a_in_place = read_a_in_place(kern, A, NC);
-    // About four chunks per thread, each at most one MC block and, when the product is
-    // small, at least two thread-hand-offs' worth of work.
-    const int64_t min_panels = int64_t(2.0 * kMinFlopsPerThread / (2.0 * MR * double(N) * double(K))) + 1;
-    const int64_t panels = std::max(ceil_div(ceil_div(M, MR), 4 * nthreads), min_panels);
-    const int64_t rows = MR * std::clamp<int64_t>(panels, 1, kern.mc / MR);
+    // Row chunks: up to four per thread (so a slowed thread can hand work over), none below
+    // two thread hand-offs' worth of work, and a multiple of the thread count so that equal
+    // chunks also balance when every thread runs at full speed. Chunk i covers the row
+    // panels [i*mt/nchunks, (i+1)*mt/nchunks): sizes differ by at most one panel.
+    const int64_t mt = ceil_div(M, MR);
+    const double panel_flops = 2.0 * MR * double(N) * double(K);
+    const int64_t by_work = std::max<int64_t>(1, int64_t(double(mt) * panel_flops / (2.0 * kMinFlopsPerThread)));
+    int64_t nchunks = std::min<int64_t>({4 * int64_t(nthreads), by_work, mt});
+    if (nchunks >= nthreads) nchunks = nchunks / nthreads * nthreads;
     for (int64_t jc = 0; jc < N; jc += NC) {
         const int64_t nc = std::min(NC, N - jc);
         const int64_t npanels = ceil_div(nc, NR);
@@ -273,8 +277,12 @@ void gemm_shared_b(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N
             else
                 parallel_for(0, npanels, ceil_div(npanels, 2 * nthreads), pack);
             const T beta_k = pc == 0 ? beta : T(1);
-            parallel_for(0, M, rows, [&](int64_t r0, int64_t r1) {
-                gemm_macro(kern, r0, r1, jc, nc, pc, kc, alpha, A, Bp, beta_k, C, a_in_place);
+            parallel_for(0, nchunks, 1, [&](int64_t lo, int64_t hi) {
+                for (int64_t i = lo; i < hi; ++i) {
+                    const int64_t r0 = std::min(M, mt * i / nchunks * MR);
+                    const int64_t r1 = std::min(M, mt * (i + 1) / nchunks * MR);
+                    if (r0 < r1) gemm_macro(kern, r0, r1, jc, nc, pc, kc, alpha, A, Bp, beta_k, C, a_in_place);
+                }
             });
         }
     }
