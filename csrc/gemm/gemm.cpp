@@ -193,23 +193,26 @@ void gemm_macro(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t jc, i
         const int64_t m_in_place = a_in_place ? mc / MR * MR : 0;
         if (m_in_place < mc) pack_a(MR, mc - m_in_place, kc, a_blk + m_in_place * A.rs, A.rs, A.cs, Ap);
         // One tile: rows ir.., columns jr.. of this block.
-        auto tile = [&](int64_t ir, int64_t jr) {
+        auto tile = [&](int64_t ir, int64_t jr, const T* b_next) {
             const int64_t n = std::min<int64_t>(NR, nc - jr);
             const T* b = Bp + jr * kc;
             T* c = C.ptr + (ic + ir) * C.rs + (jc + jr) * C.cs;
             if (ir < m_in_place) {
-                kern.ukernel_sa(MR, n, kc, alpha, a_blk + ir * A.rs, A.rs, A.cs, b, beta_k, c, C.rs, C.cs);
+                kern.ukernel_sa(MR, n, kc, alpha, a_blk + ir * A.rs, A.rs, A.cs, b, beta_k, c, C.rs, C.cs, b_next);
             } else {
                 const int64_t m = std::min<int64_t>(MR, mc - ir);
-                kern.ukernel(m, n, kc, alpha, Ap + (ir - m_in_place) * kc, 1, MR, b, beta_k, c, C.rs, C.cs);
+                kern.ukernel(m, n, kc, alpha, Ap + (ir - m_in_place) * kc, 1, MR, b, beta_k, c, C.rs, C.cs, b_next);
             }
         };
         if (b_in_l1) {  // the whole packed B block stays in L1: walk C row panel by row panel
             for (int64_t ir = 0; ir < mc; ir += MR)
-                for (int64_t jr = 0; jr < nc; jr += NR) tile(ir, jr);
+                for (int64_t jr = 0; jr < nc; jr += NR) tile(ir, jr, nullptr);
         } else {  // BLIS order: one micro-panel of B in L1 while A's panels stream from L2
-            for (int64_t jr = 0; jr < nc; jr += NR)
-                for (int64_t ir = 0; ir < mc; ir += MR) tile(ir, jr);
+            for (int64_t jr = 0; jr < nc; jr += NR) {
+                // The last tile of a column sweep brings in the next micro-panel of B.
+                const T* b_next = jr + NR < nc ? Bp + (jr + NR) * kc : nullptr;
+                for (int64_t ir = 0; ir < mc; ir += MR) tile(ir, jr, ir + MR >= mc ? b_next : nullptr);
+            }
         }
     }
 }

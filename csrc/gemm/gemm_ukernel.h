@@ -11,10 +11,12 @@ namespace fastnn {
 
 // C[m,n] = alpha * A[m,k] @ b[k,n] + beta * C[m,n] for one tile, m <= MR, n <= NR, where
 // A(i, p) is a[i*rsa + p*csa] and C(i, j) is c[i*rsc + j*csc]; b is a packed panel.
-// beta == 0: C is written without being read.
+// beta == 0: C is written without being read. b_next, when not null, is the packed panel the
+// next call will use: the kernel prefetches it while it computes.
 template <typename T>
 using GemmUkernel = void (*)(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rsa,
-                             int64_t csa, const T* b, T beta, T* c, int64_t rsc, int64_t csc);
+                             int64_t csa, const T* b, T beta, T* c, int64_t rsc, int64_t csc,
+                             const T* b_next);
 
 // Block sizes: MR x NR register tile; MC x KC block of A kept in L2; KC x NC panel of B in L3.
 // MC is a multiple of MR and NC of NR.

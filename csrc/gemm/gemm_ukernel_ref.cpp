@@ -11,7 +11,7 @@ namespace {
 
 template <typename T, int MR, int NR, bool kPackedA>
 void gemm_ukernel_ref(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rsa,
-                      int64_t csa, const T* b, T beta, T* c, int64_t rsc, int64_t csc) {
+                      int64_t csa, const T* b, T beta, T* c, int64_t rsc, int64_t csc, const T*) {
     T acc[MR][NR] = {};
     for (int64_t p = 0; p < k; ++p) {
         for (int i = 0; i < MR; ++i) {

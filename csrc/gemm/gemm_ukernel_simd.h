@@ -20,7 +20,8 @@ namespace {
 template <class V, int MR, int NV, bool kPackedA>
 void gemm_ukernel_simd(int64_t m, int64_t n, int64_t k, typename V::T alpha,
                        const typename V::T* a, int64_t rsa, int64_t csa, const typename V::T* b,
-                       typename V::T beta, typename V::T* c, int64_t rsc, int64_t csc) {
+                       typename V::T beta, typename V::T* c, int64_t rsc, int64_t csc,
+                       const typename V::T* b_next) {
     using T = typename V::T;
     using R = typename V::R;
     constexpr int W = V::W;
@@ -37,6 +38,10 @@ void gemm_ukernel_simd(int64_t m, int64_t n, int64_t k, typename V::T alpha,
 
 #pragma GCC unroll 4
     for (int64_t p = 0; p < k; ++p) {
+        if (b_next) {  // one row of the next panel per step: the whole panel by the end
+            __builtin_prefetch(b_next + p * NR);
+            if (NR * sizeof(T) > 64) __builtin_prefetch(b_next + p * NR + 64 / sizeof(T));
+        }
         R bv[NV];
 #pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
