@@ -971,3 +971,12 @@ def test_block_sizes_are_consistent(path, dtype):
     mr, nr, mc, kc, nc = blocks(path, dtype)
     assert min(mr, nr, mc, kc, nc) >= 1
     assert mc % mr == 0 and nc % nr == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transposed_b_widths_around_the_4x4_packing(cpu_path, dtype, rng):
+    # Packing a transposed B goes 4x4 block by block where it can: widths that are multiples
+    # of 4 but not of NR, and K not a multiple of 4, take both the blocked and the plain path.
+    kc = blocks(cpu_path, dtype)[3]
+    run_parity([(m, n, k) for m in (1, 13) for n in (4, 8, 12, 20) for k in (3, 4, 9, kc + 5)],
+               ((1.0, 0.0), (0.5, 2.0)), dtype, rng)

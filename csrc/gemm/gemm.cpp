@@ -14,7 +14,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "cpu.h"
 #include "gemm/gemm_ukernel.h"
@@ -75,6 +80,34 @@ private:
 
 thread_local Scratch t_pack_a, t_pack_b;
 
+// dst[p*ld + j] = src[j*cs + p] for p < (kc rounded down to 4) and j < n, 4x4 blocks at a
+// time with SSE shuffles (part of every x86-64 CPU), when T is float and n is a multiple
+// of 4; returns how many rows p it packed (0 when it did nothing).
+template <typename T>
+int64_t pack_transposed_4x4(int64_t kc, int64_t n, const T* src, int64_t cs, T* dst, int64_t ld) {
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>) {
+        if (n % 4 != 0) return 0;
+        const int64_t k4 = kc / 4 * 4;
+        for (int64_t j = 0; j < n; j += 4) {
+            const float* c0 = src + j * cs;
+            for (int64_t p = 0; p < k4; p += 4) {
+                __m128 r0 = _mm_loadu_ps(c0 + p), r1 = _mm_loadu_ps(c0 + cs + p);
+                __m128 r2 = _mm_loadu_ps(c0 + 2 * cs + p), r3 = _mm_loadu_ps(c0 + 3 * cs + p);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(dst + p * ld + j, r0);
+                _mm_storeu_ps(dst + (p + 1) * ld + j, r1);
+                _mm_storeu_ps(dst + (p + 2) * ld + j, r2);
+                _mm_storeu_ps(dst + (p + 3) * ld + j, r3);
+            }
+        }
+        return k4;
+    }
+#endif
+    (void)kc, (void)n, (void)src, (void)cs, (void)dst, (void)ld;
+    return 0;
+}
+
 // Packs the mc x kc block A (element (i, p) at A[i*rsa + p*csa]) into ceil(mc/MR) panels,
 // each kc columns of MR values; rows past mc are zero.
 template <typename T, int MR>
@@ -114,9 +147,10 @@ void pack_b_panels(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb,
                 for (int j = 0; j < NR; ++j) Bp[p * NR + j] = row[j];
             }
         } else if (rsb == 1) {  // columns are contiguous (B transposed): stream each column
+            const int64_t p4 = pack_transposed_4x4(kc, n, b, csb, Bp, NR);  // rows [0, p4)
             for (int64_t j = 0; j < n; ++j) {
                 const T* col = b + j * csb;
-                for (int64_t p = 0; p < kc; ++p) Bp[p * NR + j] = col[p];
+                for (int64_t p = p4; p < kc; ++p) Bp[p * NR + j] = col[p];
             }
         } else {
             for (int64_t p = 0; p < kc; ++p)
