@@ -290,16 +290,16 @@ void gemm_shared_b(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N
     const int64_t NC = std::min<int64_t>(kern.nc, ceil_div(N, NR) * NR);
     T* Bp = t_pack_b.get<T>(KC * NC);
     const bool a_in_place = read_a_in_place(kern, A, NC);
-    // Row chunks: up to four per thread (so a slowed thread can hand work over), but none
-    // below an MC block unless the threads would go short (each B micro-panel is reused
-    // across a chunk's rows), none below two thread hand-offs' worth of work, and a multiple
-    // of the thread count so that equal chunks also balance when every thread runs at full
-    // speed. Chunk i covers the row panels [i*mt/nchunks, (i+1)*mt/nchunks).
+    // Row chunks: up to two per thread, so a slowed thread can hand work over (more chunks
+    // measured slower: each re-reads B's micro-panels from L3); none below an MC block unless
+    // the threads would go short; none below two thread hand-offs' worth of work; and a
+    // multiple of the thread count, so that equal chunks also balance when every thread runs
+    // at full speed. Chunk i covers the row panels [i*mt/nchunks, (i+1)*mt/nchunks).
     const int64_t mt = ceil_div(M, MR);
     const double panel_flops = 2.0 * MR * double(N) * double(K);
     const int64_t by_work = std::max<int64_t>(1, int64_t(double(mt) * panel_flops / (2.0 * kMinFlopsPerThread)));
     const int64_t by_reuse = std::max<int64_t>(nthreads, ceil_div(mt, kern.mc / MR));
-    int64_t nchunks = std::min<int64_t>({4 * int64_t(nthreads), by_reuse, by_work, mt});
+    int64_t nchunks = std::min<int64_t>({2 * int64_t(nthreads), by_reuse, by_work, mt});
     if (nchunks >= nthreads) nchunks = nchunks / nthreads * nthreads;
     for (int64_t jc = 0; jc < N; jc += NC) {
         const int64_t nc = std::min(NC, N - jc);
