@@ -980,3 +980,23 @@ def test_transposed_b_widths_around_the_4x4_packing(cpu_path, dtype, rng):
     kc = blocks(cpu_path, dtype)[3]
     run_parity([(m, n, k) for m in (1, 13) for n in (4, 8, 12, 20) for k in (3, 4, 9, kc + 5)],
                ((1.0, 0.0), (0.5, 2.0)), dtype, rng)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_gets_a_working_thread_pool():
+    # The child of a fork has none of the parent's worker threads; the pool must rebuild
+    # itself there instead of waiting forever for workers that do not exist.
+    script = (
+        "import os, numpy as np, fastnn\n"
+        "from fastnn import kernels\n"
+        "fastnn.set_num_threads(2)\n"
+        "a = np.arange(300 * 300, dtype=np.float32).reshape(300, 300) % 7\n"
+        "r = kernels.matmul(a, a)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if np.array_equal(kernels.matmul(a, a), r) else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "raise SystemExit(os.waitstatus_to_exitcode(status))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
