@@ -108,6 +108,43 @@ int64_t pack_transposed_4x4(int64_t kc, int64_t n, const T* src, int64_t cs, T* 
     return 0;
 }
 
+// The rows-to-columns transpose of packing A: dst[p*MR + i] = rows[i*rs + p] for i < MR and
+// p < (kc rounded down to 4), with SSE for float: 4x4 blocks for each group of four rows, an
+// unpack for a last pair. Returns how many columns p it packed (0 when it did nothing).
+template <typename T, int MR>
+int64_t pack_rows_4x4(int64_t kc, const T* rows, int64_t rs, T* dst) {
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float> && (MR % 4 == 0 || MR % 4 == 2)) {
+        const int64_t k4 = kc / 4 * 4;
+        for (int64_t p = 0; p < k4; p += 4) {
+            float* d = dst + p * MR;
+            for (int i = 0; i + 4 <= MR; i += 4) {
+                const float* r = rows + i * rs + p;
+                __m128 r0 = _mm_loadu_ps(r), r1 = _mm_loadu_ps(r + rs);
+                __m128 r2 = _mm_loadu_ps(r + 2 * rs), r3 = _mm_loadu_ps(r + 3 * rs);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                _mm_storeu_ps(d + i, r0);
+                _mm_storeu_ps(d + MR + i, r1);
+                _mm_storeu_ps(d + 2 * MR + i, r2);
+                _mm_storeu_ps(d + 3 * MR + i, r3);
+            }
+            if constexpr (MR % 4 == 2) {
+                const float* r = rows + (MR - 2) * rs + p;
+                const __m128 x = _mm_loadu_ps(r), y = _mm_loadu_ps(r + rs);
+                const __m128 lo = _mm_unpacklo_ps(x, y), hi = _mm_unpackhi_ps(x, y);
+                _mm_storel_pi(reinterpret_cast<__m64*>(d + MR - 2), lo);
+                _mm_storeh_pi(reinterpret_cast<__m64*>(d + 2 * MR - 2), lo);
+                _mm_storel_pi(reinterpret_cast<__m64*>(d + 3 * MR - 2), hi);
+                _mm_storeh_pi(reinterpret_cast<__m64*>(d + 4 * MR - 2), hi);
+            }
+        }
+        return k4;
+    }
+#endif
+    (void)kc, (void)rows, (void)rs, (void)dst;
+    return 0;
+}
+
 // Packs the mc x kc block A (element (i, p) at A[i*rsa + p*csa]) into ceil(mc/MR) panels,
 // each kc columns of MR values; rows past mc are zero.
 template <typename T, int MR>
@@ -117,9 +154,10 @@ void pack_a_panels(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa,
         const T* a = A + ir * rsa;
         if (m < MR) std::fill(Ap, Ap + MR * kc, T(0));
         if (csa == 1) {  // rows are contiguous: stream each row
+            const int64_t p4 = m == MR ? pack_rows_4x4<T, MR>(kc, a, rsa, Ap) : 0;  // columns [0, p4)
             for (int64_t i = 0; i < m; ++i) {
                 const T* row = a + i * rsa;
-                for (int64_t p = 0; p < kc; ++p) Ap[p * MR + i] = row[p];
+                for (int64_t p = p4; p < kc; ++p) Ap[p * MR + i] = row[p];
             }
         } else if (rsa == 1 && m == MR) {  // columns are contiguous (A transposed)
             for (int64_t p = 0; p < kc; ++p) {
