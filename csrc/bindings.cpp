@@ -99,14 +99,16 @@ py::object gemm_binding(const std::string& op_name, py::handle a_h, py::handle b
     }
     const Operand oa = describe(op, "a", a, trans_a);
     const Operand ob = describe(op, "b", b, trans_b);
-    const std::string shapes = "a has shape " + shape_str(a) + (trans_a ? " (transposed)" : "") +
-                               " and b has shape " + shape_str(b) + (trans_b ? " (transposed)" : "");
+    auto shapes = [&] {  // for error messages only: not built on the success path
+        return "a has shape " + shape_str(a) + (trans_a ? " (transposed)" : "") + " and b has shape " +
+               shape_str(b) + (trans_b ? " (transposed)" : "");
+    };
     if (oa.cols != ob.rows) {
-        throw py::value_error(std::string("[") + op + "] inner dimensions do not match: " + shapes +
+        throw py::value_error(std::string("[") + op + "] inner dimensions do not match: " + shapes() +
                               " (" + std::to_string(oa.cols) + " != " + std::to_string(ob.rows) + ")");
     }
     if (oa.batch != ob.batch && oa.batch != 1 && ob.batch != 1) {
-        throw py::value_error(std::string("[") + op + "] batch dimensions do not broadcast: " + shapes);
+        throw py::value_error(std::string("[") + op + "] batch dimensions do not broadcast: " + shapes());
     }
     const int64_t batch = oa.batch == 1 ? ob.batch : oa.batch;
     const int64_t M = oa.rows, N = ob.cols, K = oa.cols;

@@ -99,19 +99,19 @@ bool spans_overlap(const py::array& a, const py::array& b) {
 py::array require_output(const char* op, const char* name, py::handle h, const py::dtype& dtype,
                          const std::vector<int64_t>& shape) {
     py::array out = require_ndarray(op, name, h);
-    const std::string pre = std::string("[") + op + "] " + name + " ";
+    auto pre = [&] { return std::string("[") + op + "] " + name + " "; };  // errors only
     if (!out.dtype().equal(dtype)) {
-        throw py::type_error(pre + "has dtype " + std::string(py::str(out.dtype())) + ", expected " +
+        throw py::type_error(pre() + "has dtype " + std::string(py::str(out.dtype())) + ", expected " +
                              std::string(py::str(dtype)) + " to match the inputs");
     }
     std::vector<int64_t> have(out.shape(), out.shape() + out.ndim());
     if (have != shape) {
-        throw py::value_error(pre + "has shape " + shape_str(have) + ", expected " + shape_str(shape));
+        throw py::value_error(pre() + "has shape " + shape_str(have) + ", expected " + shape_str(shape));
     }
-    if (!out.writeable()) throw py::value_error(pre + "is read-only");
-    if (!is_aligned(out)) throw py::value_error(pre + "is not aligned to its element size");
+    if (!out.writeable()) throw py::value_error(pre() + "is read-only");
+    if (!is_aligned(out)) throw py::value_error(pre() + "is not aligned to its element size");
     if (has_internal_overlap(out)) {
-        throw py::value_error(pre + "has overlapping elements (a broadcast or self-overlapping view "
+        throw py::value_error(pre() + "has overlapping elements (a broadcast or self-overlapping view "
                               "cannot be written)");
     }
     return out;
