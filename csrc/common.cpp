@@ -117,4 +117,47 @@ py::array require_output(const char* op, const char* name, py::handle h, const p
     return out;
 }
 
+std::string op_prefix(const char* op) { return std::string("[") + op + "] "; }
+
+py::array require_float_array(const char* op, const char* name, py::handle h) {
+    py::array a = require_ndarray(op, name, h);
+    require_float(op, name, a);
+    return a;
+}
+
+void require_same_dtype(const char* op, const char* name_a, const py::array& a, const char* name_b,
+                        const py::array& b) {
+    if (!a.dtype().equal(b.dtype())) {
+        throw py::type_error(op_prefix(op) + name_a + " has dtype " + std::string(py::str(a.dtype())) +
+                             " but " + name_b + " has dtype " + std::string(py::str(b.dtype())) +
+                             "; convert one so both match");
+    }
+}
+
+void require_contiguous(const char* op, const char* name, const py::array& a) {
+    if (!(a.flags() & py::array::c_style) || !is_aligned(a)) {
+        throw py::value_error(op_prefix(op) + name + " of shape " + shape_str(a) +
+                              " must be C-contiguous and aligned");
+    }
+}
+
+py::array require_state(const char* op, const char* name, py::handle h, const py::dtype& dtype) {
+    if (!py::isinstance<py::array>(h)) {
+        throw py::type_error(op_prefix(op) + name + " must be a numpy.ndarray updated in place, got " +
+                             std::string(py::str(py::type::of(h).attr("__name__"))));
+    }
+    auto a = py::reinterpret_borrow<py::array>(h);
+    auto pre = [&] { return op_prefix(op) + name + " (shape " + shape_str(a) + ") "; };
+    if (!a.dtype().equal(dtype)) {
+        throw py::type_error(pre() + "has dtype " + std::string(py::str(a.dtype())) + ", expected " +
+                             std::string(py::str(dtype)) + "; it is updated in place and cannot be converted");
+    }
+    if (!(a.flags() & py::array::c_style) || !is_aligned(a)) {
+        throw py::type_error(pre() + "must be C-contiguous and aligned; it is updated in place and "
+                             "cannot be copied");
+    }
+    if (!a.writeable()) throw py::type_error(pre() + "is read-only; it is updated in place");
+    return a;
+}
+
 }  // namespace fastnn

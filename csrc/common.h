@@ -40,4 +40,31 @@ bool spans_overlap(const py::array& a, const py::array& b);
 py::array require_output(const char* op, const char* name, py::handle h, const py::dtype& dtype,
                          const std::vector<int64_t>& shape);
 
+// "[op] ": the prefix of every error message.
+std::string op_prefix(const char* op);
+
+// An ndarray of float32 or float64 (TypeError otherwise).
+py::array require_float_array(const char* op, const char* name, py::handle h);
+
+// TypeError unless b has a's dtype.
+void require_same_dtype(const char* op, const char* name_a, const py::array& a, const char* name_b,
+                        const py::array& b);
+
+// C-contiguous and aligned, else ValueError (the Python layer makes inputs contiguous, so
+// this only fires when _C is called directly). State arrays updated in place use
+// require_state instead.
+void require_contiguous(const char* op, const char* name, const py::array& a);
+
+// An array a kernel updates in place (optimizer state, running statistics): an ndarray of
+// exactly `dtype`, C-contiguous, aligned and writeable, else TypeError. Never copied, so an
+// update can never land on a hidden copy.
+py::array require_state(const char* op, const char* name, py::handle h, const py::dtype& dtype);
+
+// Calls f(T{}) with T = float or double per a's element size (a passed require_float).
+template <class F>
+decltype(auto) dispatch_float(const py::array& a, F&& f) {
+    if (a.itemsize() == 4) return f(float{});
+    return f(double{});
+}
+
 }  // namespace fastnn
