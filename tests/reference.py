@@ -1,4 +1,4 @@
-"""The NumPy float64 oracle for fastnn's GEMM, and the per-op tolerance table.
+"""The NumPy float64 oracle for fastnn's kernels, and the per-op tolerance table.
 
 Every function here computes in float64 whatever the dtype of its inputs, and never reads
 what the contract says is not read (``c`` when ``beta == 0``; ``a`` and ``b`` when
@@ -127,3 +127,62 @@ def assert_close(op, actual, expected, k, *, scale, dtype):
         raise AssertionError(
             f"[{op}] {len(bad)} of {ok.size} elements ({dtype}, K={k}) out of tolerance; first at "
             f"{idx}: got {got[idx]!r}, expected {expected[idx]!r}, |diff| {err:.3e} > tol {tol[idx]:.3e}")
+
+
+# Kernels other than the GEMM (elementwise maps, reductions, losses, optimizer updates) are
+# compared with a relative-plus-absolute model, in units of the unit roundoff u:
+#     tol = u * (rtol * |expected| + atol * scale)
+# where `scale` is what absolute errors in that op grow with (1 for values of order one;
+# the magnitude of the summed terms for a reduction). Entries join TOLERANCES under the
+# op's public name, with a comment saying where the numbers come from.
+Rel = namedtuple("Rel", ["rtol", "atol"])
+
+
+def assert_allclose(op, actual, expected, *, dtype, scale=1.0):
+    """Checks an op's result completely against the float64 oracle `expected`: ndarray
+    type, shape, dtype, and every element within the op's Rel tolerance (equal values,
+    including infinities, pass; NaN passes only against NaN)."""
+    dtype = np.dtype(dtype)
+    t = TOLERANCES[(op, dtype)]
+    assert isinstance(actual, np.ndarray), f"[{op}] result is {type(actual).__name__}, not ndarray"
+    assert actual.shape == expected.shape, f"[{op}] shape {actual.shape}, expected {expected.shape}"
+    assert actual.dtype == dtype, f"[{op}] dtype {actual.dtype}, expected {dtype}"
+    got = actual.astype(np.float64)
+    u = unit_roundoff(dtype)
+    tol = np.broadcast_to(u * (t.rtol * np.abs(expected) + t.atol * np.asarray(scale, np.float64)),
+                          expected.shape)
+    with np.errstate(invalid="ignore"):
+        ok = (got == expected) | (np.abs(got - expected) <= tol) | (np.isnan(got) & np.isnan(expected))
+    if not ok.all():
+        bad = np.argwhere(~ok)
+        idx = tuple(bad[0])
+        err = abs(got[idx] - expected[idx])
+        raise AssertionError(
+            f"[{op}] {len(bad)} of {ok.size} elements ({dtype}) out of tolerance; first at {idx}: "
+            f"got {got[idx]!r}, expected {expected[idx]!r}, |diff| {err:.3e} > tol {tol[idx]:.3e}")
+
+
+def numerical_grad(f, x, g, eps=1e-6):
+    """d/dx of sum(f(x) * g) by central differences, in float64: the check every oracle's
+    backward passes. `f` maps a float64 array shaped like `x` to an array shaped like `g`
+    (or to a scalar, with g a scalar)."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        saved = flat[i]
+        flat[i] = saved + eps
+        up = np.sum(np.asarray(f(x)) * g)
+        flat[i] = saved - eps
+        down = np.sum(np.asarray(f(x)) * g)
+        flat[i] = saved
+        gflat[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def assert_grad_matches(analytic, f, x, g, *, eps=1e-6, rtol=1e-6, atol=1e-7):
+    """An oracle's backward `analytic` (float64) against numerical_grad(f, x, g). Central
+    differences err by O(eps^2 |f'''|) + O(u |f| / eps); with eps = 1e-6 and smooth functions
+    of order one both stay below 1e-7."""
+    num = numerical_grad(f, x, g, eps)
+    np.testing.assert_allclose(analytic, num, rtol=rtol, atol=atol)
