@@ -20,8 +20,10 @@ from pathlib import Path
 
 SUITES = {"gemm": "matrix products: squares 64-2048 and training shapes with their backward transposes"}
 """Suite name -> one-line description. The suite is the module ``fastnn.bench.<name>``,
-which defines ``NOTE`` (how it measures, printed under its tables), ``cases(quick)``,
-``prepare(lib, module, case, dtype)`` (run in the worker) and ``tables(suite, results)``."""
+which defines ``NOTE`` (how it measures, printed under its tables), ``cases(quick)`` (dicts
+with a unique ``label`` and ``flops``, None where GFLOP/s mean nothing), ``prepare(lib,
+module, case, dtype)`` (run in the worker: a no-argument callable, or None when the library
+has no counterpart) and ``tables(suite, results)``."""
 
 LIBS = ("fastnn", "numpy", "torch")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "FASTNN_NUM_THREADS")
@@ -100,13 +102,15 @@ def _run_suite(name, settings, python, libraries, peak_flops, log):
                 libraries.setdefault(lib, {"available": True, "python": python[lib], **reply["info"]})
                 peak_flops[t] += reply["peak_flops"]
                 for i, (case_times, case_calls) in enumerate(zip(reply["times"], reply["calls"])):
+                    if case_times is None:
+                        continue
                     times.setdefault((lib, t, i), []).extend(case_times)
                     calls.setdefault((lib, t, i), []).append(case_calls)
     for (lib, t, i), samples in times.items():
         median = statistics.median(samples)
         records.append({**cases[i], "lib": lib, "threads": t, "times_s": samples,
                         "calls_per_sample": calls[lib, t, i], "median_s": median,
-                        "gflops": cases[i]["flops"] / median / 1e9})
+                        "gflops": cases[i]["flops"] / median / 1e9 if cases[i].get("flops") else None})
     return {"note": module.NOTE, "cases": cases, "records": records}
 
 

@@ -11,7 +11,8 @@ Job: ``{"suite", "lib", "threads", "dtype", "cases", "samples", "min_sample_s", 
 (``peak``: ``null``, or for fastnn ``{"fp64", "seconds", "repeats"}`` to also sample the
 FMA peak). Result: ``{"available", "reason", "info", "times", "calls", "peak_flops"}``,
 ``times[i]`` being the per-call seconds of each sample of ``cases[i]``, each sample
-``calls[i]`` calls long.
+``calls[i]`` calls long, or None when the suite's ``prepare`` returned None (the library
+has no counterpart of that case).
 """
 
 import importlib
@@ -91,9 +92,9 @@ def main():
                                 for _ in range(peak["repeats"])]
     suite = importlib.import_module(job["suite"])  # this file's folder is sys.path[0]
     for case in job["cases"]:
-        times, calls = _time(suite.prepare(lib, module, case, job["dtype"]),
-                             job["samples"], job["min_sample_s"])
-        result["times"].append(times)
+        fn = suite.prepare(lib, module, case, job["dtype"])
+        times, calls = _time(fn, job["samples"], job["min_sample_s"]) if fn else (None, None)
+        result["times"].append(times)  # None: the library has no counterpart of this case
         result["calls"].append(calls)
     json.dump(result, out)
 
