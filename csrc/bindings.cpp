@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "common.h"
 #include "cpu.h"
 #include "gemm/gemm.h"
+#include "linear.h"
 #include "parallel.h"
 
 #ifndef FASTNN_VERSION
@@ -154,6 +156,106 @@ CpuCapability capability_from(const std::string& name) {
     return cap;
 }
 
+// ---- linear ----
+
+// The in-place activation fused into linear's epilogue, by name ("none": nullptr).
+template <typename T>
+InPlaceActivation<T> linear_activation(const std::string& name) {
+    if (name == "none") return nullptr;
+    throw py::value_error("[linear] unknown activation '" + name + "'");
+}
+
+// An optional array argument: null when `h` is None, else a C-contiguous array of like's
+// dtype.
+std::optional<py::array> optional_like(const char* op, const char* name, py::handle h, const py::array& like) {
+    if (h.is_none()) return std::nullopt;
+    py::array a = require_float_array(op, name, h);
+    require_same_dtype(op, "input", like, name, a);
+    require_contiguous(op, name, a);
+    return a;
+}
+
+py::object linear_binding(py::handle x_h, py::handle w_h, py::handle b_h, const std::string& activation,
+                          double param) {
+    const char* op = "linear";
+    py::array x = require_float_array(op, "input", x_h);
+    py::array w = require_float_array(op, "weight", w_h);
+    require_same_dtype(op, "input", x, "weight", w);
+    if (x.ndim() != 2 || w.ndim() != 2) {
+        throw py::value_error("[linear] expected a 2-D input and a 2-D weight, got input of shape " +
+                              shape_str(x) + " and weight of shape " + shape_str(w));
+    }
+    require_contiguous(op, "input", x);
+    require_contiguous(op, "weight", w);
+    const int64_t M = x.shape(0), K = x.shape(1), N = w.shape(0);
+    if (w.shape(1) != K) {
+        throw py::value_error("[linear] input has shape " + shape_str(x) + " (" + std::to_string(K) +
+                              " features) but weight has shape " + shape_str(w) + " (" +
+                              std::to_string(w.shape(1)) + " input features)");
+    }
+    std::optional<py::array> b = optional_like(op, "bias", b_h, x);
+    if (b && (b->ndim() != 1 || b->shape(0) != N)) {
+        throw py::value_error("[linear] bias has shape " + shape_str(*b) + ", expected (" + std::to_string(N) +
+                              ",) for weight of shape " + shape_str(w));
+    }
+    py::array out(x.dtype(), std::vector<int64_t>{M, N});
+    dispatch_float(x, [&](auto tag) {
+        using T = decltype(tag);
+        InPlaceActivation<T> act = linear_activation<T>(activation);
+        const T* bias = b ? static_cast<const T*>(b->data()) : nullptr;
+        py::gil_scoped_release nogil;
+        linear_forward<T>(static_cast<T*>(out.mutable_data()), static_cast<const T*>(x.data()),
+                          static_cast<const T*>(w.data()), bias, M, N, K, act, param);
+    });
+    return std::move(out);
+}
+
+py::tuple linear_backward_binding(py::handle g_h, py::handle x_h, py::handle w_h, bool need_input,
+                                  bool need_weight, bool need_bias) {
+    const char* op = "linear_backward";
+    py::array g = require_float_array(op, "grad_output", g_h);
+    py::array x = require_float_array(op, "input", x_h);
+    py::array w = require_float_array(op, "weight", w_h);
+    require_same_dtype(op, "input", x, "weight", w);
+    require_same_dtype(op, "input", x, "grad_output", g);
+    for (auto [name, a] : {std::pair<const char*, py::array*>{"grad_output", &g}, {"input", &x}, {"weight", &w}}) {
+        if (a->ndim() != 2) {
+            throw py::value_error(op_prefix(op) + name + " must be 2-D, got shape " + shape_str(*a));
+        }
+        require_contiguous(op, name, *a);
+    }
+    const int64_t M = x.shape(0), K = x.shape(1), N = w.shape(0);
+    if (w.shape(1) != K || g.shape(0) != M || g.shape(1) != N) {
+        throw py::value_error("[linear_backward] shapes do not match: grad_output " + shape_str(g) + ", input " +
+                              shape_str(x) + ", weight " + shape_str(w));
+    }
+    auto maybe = [&](bool need, std::vector<int64_t> shape) -> py::object {
+        if (!need) return py::none();
+        return py::array(x.dtype(), shape);
+    };
+    py::object dx = maybe(need_input, {M, K}), dw = maybe(need_weight, {N, K}), db = maybe(need_bias, {N});
+    dispatch_float(x, [&](auto tag) {
+        using T = decltype(tag);
+        auto ptr = [](py::object& a) {
+            return a.is_none() ? nullptr : static_cast<T*>(py::reinterpret_borrow<py::array>(a).mutable_data());
+        };
+        T *pdx = ptr(dx), *pdw = ptr(dw), *pdb = ptr(db);
+        py::gil_scoped_release nogil;
+        linear_backward<T>(pdx, pdw, pdb, static_cast<const T*>(g.data()), static_cast<const T*>(x.data()),
+                           static_cast<const T*>(w.data()), M, N, K);
+    });
+    return py::make_tuple(dx, dw, db);
+}
+
+void bind_linear(py::module_& m) {
+    m.def("linear", &linear_binding, py::arg("input"), py::arg("weight"), py::arg("bias"),
+          py::arg("activation"), py::arg("param"),
+          "act(input @ weight.T + bias) for 2-D C-contiguous input (M, K) and weight (N, K).");
+    m.def("linear_backward", &linear_backward_binding, py::arg("grad_output"), py::arg("input"),
+          py::arg("weight"), py::arg("need_input"), py::arg("need_weight"), py::arg("need_bias"),
+          "(grad_input, grad_weight, grad_bias) of input @ weight.T + bias; None where not asked.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -195,4 +297,6 @@ PYBIND11_MODULE(_C, m) {
         return fma_peak_flops(fp64, seconds);
     }, py::arg("fp64") = false, py::arg("seconds") = 0.2,
        "Measured peak FLOP/s of the active code path on get_num_threads() threads.");
+
+    bind_linear(m);
 }

@@ -186,3 +186,28 @@ def assert_grad_matches(analytic, f, x, g, *, eps=1e-6, rtol=1e-6, atol=1e-7):
     of order one both stay below 1e-7."""
     num = numerical_grad(f, x, g, eps)
     np.testing.assert_allclose(analytic, num, rtol=rtol, atol=atol)
+
+
+# ---- linear ----
+
+def linear_ref(x, weight, bias=None):
+    """x @ weight.T + bias in float64. Shape: x (*, K), weight (N, K), bias (N,) -> (*, N)."""
+    out = _as64(x) @ _as64(weight).T
+    return out if bias is None else out + _as64(bias)
+
+
+def linear_backward_ref(grad_output, x, weight):
+    """(dx, dweight, dbias) of linear_ref for upstream gradient grad_output (*, N)."""
+    rows = math.prod(x.shape[:-1])
+    g = _as64(grad_output).reshape(rows, weight.shape[0])
+    x2 = _as64(x).reshape(rows, weight.shape[1])
+    return (g @ _as64(weight)).reshape(x.shape), g.T @ x2, g.sum(axis=0)
+
+
+# linear is the GEMM (a K-long dot product per element) plus a bias addition: the GEMM model
+# with one more rounding. Its gradients are GEMMs with inner dimensions N (dx) and M (dweight),
+# and dbias is a sum of M terms, covered by the same model with K = M.
+TOLERANCES.update({
+    ("linear", np.dtype(np.float32)): Tol(lam=4.0, n_extra=2),
+    ("linear", np.dtype(np.float64)): Tol(lam=8.0, n_extra=4),
+})

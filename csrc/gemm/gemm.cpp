@@ -249,11 +249,12 @@ bool read_a_in_place(const GemmKernel<T>& kern, Mat<const T> A, int64_t nc) {
 
 // Rows [m0, m1) of C's columns [jc, jc+nc), rank-kc update from A's columns [pc, pc+kc),
 // against the packed B block Bp: pack A's rows in MC blocks (or read them in place) and run
-// the two loops around the microkernel. m0 is a multiple of MR.
+// the two loops around the microkernel. m0 is a multiple of MR. `done` (nullptr: none) is
+// called on each finished MC x nc block when this is the last rank-kc update.
 template <typename T>
 void gemm_macro(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t jc, int64_t nc,
                 int64_t pc, int64_t kc, T alpha, Mat<const T> A, const T* Bp, T beta_k, Mat<T> C,
-                bool a_in_place) {
+                bool a_in_place, const GemmEpilogue* done) {
     const int MR = kern.mr, NR = kern.nr;
     const int64_t MC = std::min<int64_t>(kern.mc, ceil_div(m1 - m0, MR) * MR);
     T* Ap = t_pack_a.get<T>(MC * kc);
@@ -286,6 +287,7 @@ void gemm_macro(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t jc, i
                 for (int64_t ir = 0; ir < mc; ir += MR) tile(ir, jr, ir + MR >= mc ? b_next : nullptr);
             }
         }
+        if (done) (*done)(ic, ic + mc, jc, jc + nc);
     }
 }
 
@@ -300,7 +302,8 @@ int64_t k_block(const GemmKernel<T>& kern, int64_t K) {
 // multiples of MR and NR, so tiles fall on the same grid however the work is split.
 template <typename T>
 void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
-                int64_t K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C) {
+                int64_t K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
+                const GemmEpilogue* epilogue) {
     const int NR = kern.nr;
     const int64_t KC = k_block(kern, K);
     const int64_t NC = std::min<int64_t>(kern.nc, ceil_div(n1 - n0, NR) * NR);
@@ -311,7 +314,8 @@ void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, i
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             pack_b(NR, kc, nc, B.ptr + pc * B.rs + jc * B.cs, B.rs, B.cs, Bp);
-            gemm_macro(kern, m0, m1, jc, nc, pc, kc, alpha, A, Bp, pc == 0 ? beta : T(1), C, a_in_place);
+            gemm_macro(kern, m0, m1, jc, nc, pc, kc, alpha, A, Bp, pc == 0 ? beta : T(1), C, a_in_place,
+                       pc + kc >= K ? epilogue : nullptr);
         }
     }
 }
@@ -322,7 +326,8 @@ void gemm_range(const GemmKernel<T>& kern, int64_t m0, int64_t m1, int64_t n0, i
 // takes fewer chunks instead of holding up the rest.
 template <typename T>
 void gemm_shared_b(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int64_t K,
-                   T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C) {
+                   T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
+                   const GemmEpilogue* epilogue) {
     const int MR = kern.mr, NR = kern.nr;
     const int64_t KC = k_block(kern, K);
     const int64_t NC = std::min<int64_t>(kern.nc, ceil_div(N, NR) * NR);
@@ -354,11 +359,12 @@ void gemm_shared_b(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N
             else
                 parallel_for(0, npanels, ceil_div(npanels, 2 * nthreads), pack);
             const T beta_k = pc == 0 ? beta : T(1);
+            const GemmEpilogue* done = pc + kc >= K ? epilogue : nullptr;
             parallel_for(0, nchunks, 1, [&](int64_t lo, int64_t hi) {
                 for (int64_t i = lo; i < hi; ++i) {
                     const int64_t r0 = std::min(M, mt * i / nchunks * MR);
                     const int64_t r1 = std::min(M, mt * (i + 1) / nchunks * MR);
-                    if (r0 < r1) gemm_macro(kern, r0, r1, jc, nc, pc, kc, alpha, A, Bp, beta_k, C, a_in_place);
+                    if (r0 < r1) gemm_macro(kern, r0, r1, jc, nc, pc, kc, alpha, A, Bp, beta_k, C, a_in_place, done);
                 }
             });
         }
@@ -413,34 +419,41 @@ void choose_grid(int64_t mt, int64_t nt, int nthreads, int* tm, int* tn) {
 // One matrix product with a threads budget of `nthreads`.
 template <typename T>
 void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int64_t K, T alpha,
-              Mat<const T> A, Mat<const T> B, T beta, Mat<T> C) {
+              Mat<const T> A, Mat<const T> B, T beta, Mat<T> C, const GemmEpilogue* epilogue) {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == T(0)) {
         scale_c(M, N, beta, C);
+        if (epilogue) (*epilogue)(0, M, 0, N);
         return;
     }
     // C^T = B^T A^T is the same product with roles swapped: take the orientation with the
     // lower estimated cost (ties keep the given one).
     const Mat<const T> At{A.ptr, A.cs, A.rs}, Bt{B.ptr, B.cs, B.rs};
+    GemmEpilogue swapped;
     if (orientation_cost(kern, N, M, K, Bt, At, C.rs) < orientation_cost(kern, M, N, K, A, B, C.cs)) {
         std::swap(M, N);
         std::swap(A, B);
         std::swap(A.rs, A.cs);
         std::swap(B.rs, B.cs);
         std::swap(C.rs, C.cs);
+        if (epilogue) {  // the callback speaks in C's coordinates, not C^T's
+            const GemmEpilogue* user = epilogue;
+            swapped = [user](int64_t i0, int64_t i1, int64_t j0, int64_t j1) { (*user)(j0, j1, i0, i1); };
+            epilogue = &swapped;
+        }
     }
     const int64_t mt = ceil_div(M, kern.mr), nt = ceil_div(N, kern.nr);
     const double flops = 2.0 * double(M) * double(N) * double(K);
     int t = static_cast<int>(std::min<double>(nthreads, std::max(1.0, flops / kMinFlopsPerThread)));
     if (t > 1 && mt >= 2 * t) {
-        gemm_shared_b(kern, t, M, N, K, alpha, A, B, beta, C);
+        gemm_shared_b(kern, t, M, N, K, alpha, A, B, beta, C, epilogue);
         return;
     }
     // Too few row panels to share out: split C's tile grid into one rectangle per thread.
     int tm = 1, tn = 1;
     choose_grid(mt, nt, t, &tm, &tn);
     if (tm * tn == 1) {
-        gemm_range(kern, 0, M, 0, N, K, alpha, A, B, beta, C);
+        gemm_range(kern, 0, M, 0, N, K, alpha, A, B, beta, C, epilogue);
         return;
     }
     parallel_for(0, int64_t(tm) * tn, 1, [&](int64_t lo, int64_t hi) {
@@ -451,7 +464,7 @@ void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int
             const int64_t m1 = std::min(M, (mt * (wi + 1) / tm) * kern.mr);
             const int64_t n0 = std::min(N, (nt * wj / tn) * kern.nr);
             const int64_t n1 = std::min(N, (nt * (wj + 1) / tn) * kern.nr);
-            if (m0 < m1 && n0 < n1) gemm_range(kern, m0, m1, n0, n1, K, alpha, A, B, beta, C);
+            if (m0 < m1 && n0 < n1) gemm_range(kern, m0, m1, n0, n1, K, alpha, A, B, beta, C, epilogue);
         }
     });
 }
@@ -466,7 +479,7 @@ void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
     const int nthreads = get_num_threads();
     auto one = [&](int64_t b, int threads) {
         gemm_one<T>(kern, threads, M, N, K, alpha, {A.ptr + b * A.bs, A.rs, A.cs},
-                    {B.ptr + b * B.bs, B.rs, B.cs}, beta, {C.ptr + b * C.bs, C.rs, C.cs});
+                    {B.ptr + b * B.bs, B.rs, B.cs}, beta, {C.ptr + b * C.bs, C.rs, C.cs}, nullptr);
     };
     // Whole matrices per thread when the batch splits evenly (or is large enough that the
     // remainder hardly matters); otherwise each product is threaded on its own.
@@ -479,6 +492,19 @@ void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
     }
 }
 
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, T alpha, StridedMatrix<const T> A, StridedMatrix<const T> B,
+          T beta, StridedMatrix<T> C, const GemmEpilogue* epilogue) {
+    if (M == 0 || N == 0) return;
+    gemm_one<T>(kernel_for<T>(cpu_capability()), get_num_threads(), M, N, K, alpha, {A.ptr, A.rs, A.cs},
+                {B.ptr, B.rs, B.cs}, beta, {C.ptr, C.rs, C.cs}, epilogue);
+}
+
+template void gemm<float>(int64_t, int64_t, int64_t, float, StridedMatrix<const float>,
+                          StridedMatrix<const float>, float, StridedMatrix<float>, const GemmEpilogue*);
+template void gemm<double>(int64_t, int64_t, int64_t, double, StridedMatrix<const double>,
+                           StridedMatrix<const double>, double, StridedMatrix<double>,
+                           const GemmEpilogue*);
 template void gemm<float>(int64_t, int64_t, int64_t, int64_t, float, StridedMatrix<const float>,
                           StridedMatrix<const float>, float, StridedMatrix<float>);
 template void gemm<double>(int64_t, int64_t, int64_t, int64_t, double, StridedMatrix<const double>,

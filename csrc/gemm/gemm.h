@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "cpu.h"
 
@@ -24,6 +25,19 @@ struct StridedMatrix {
 template <typename T>
 void gemm(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha,
           StridedMatrix<const T> A, StridedMatrix<const T> B, T beta, StridedMatrix<T> C);
+
+// Work done on C while it is still in cache: called as f(i0, i1, j0, j1) once the rows
+// [i0, i1) x columns [j0, j1) of C hold their final product (the blocks partition C; each
+// is passed once, possibly from a worker thread, in no particular order). It may rewrite
+// those elements in place (bias, activation) and must not touch the rest of C.
+using GemmEpilogue = std::function<void(int64_t, int64_t, int64_t, int64_t)>;
+
+// One product (no batch) with `epilogue` run on every block of C as it completes; nullptr:
+// none. Block boundaries may follow the thread count; an elementwise epilogue gives the same
+// bits for any.
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, T alpha, StridedMatrix<const T> A, StridedMatrix<const T> B,
+          T beta, StridedMatrix<T> C, const GemmEpilogue* epilogue);
 
 // The plain triple loop with the same contract: the reference the optimised path is
 // checked against, and readable documentation of what gemm computes.

@@ -110,3 +110,84 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
             overlapping elements; ``beta != 0`` without ``c``.
     """
     return _C.gemm("gemm", a, b, c, float(alpha), float(beta), bool(trans_a), bool(trans_b))
+
+
+# ---- linear ----
+
+__all__ += ["linear", "linear_backward"]
+
+
+def _prod(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _float_input(op, name, x):
+    """`x` as a C-contiguous array for reading (a copy only when it is not one already);
+    TypeError unless it is a float32/float64 ndarray."""
+    _require_ndarray(op, name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+    return np.ascontiguousarray(x)
+
+
+def linear(input, weight, bias=None, activation=None):
+    """``act(input @ weight.T + bias)``, as :func:`torch.nn.functional.linear` plus an
+    optional activation fused into the product's epilogue (applied to each block of the
+    result while it is still in cache, saving a pass over memory).
+
+    Args:
+        input: array of shape ``(*, in_features)``.
+        weight: array of shape ``(out_features, in_features)``, input's dtype.
+        bias: optional array of shape ``(out_features,)``.
+        activation: None (none) — the only one for now.
+
+    Shape:
+        Output: ``(*, out_features)``, a new array.
+
+    Raises:
+        TypeError: non-ndarray, unsupported or mixed dtypes.
+        ValueError: ``in_features`` mismatch, bad bias shape, unknown activation.
+    """
+    op = "linear"
+    x = _float_input(op, "input", input)
+    w = _float_input(op, "weight", weight)
+    b = None if bias is None else _float_input(op, "bias", bias)
+    if x.ndim == 0 or w.ndim != 2:
+        raise ValueError(f"[{op}] expected input of shape (*, in_features) and a 2-D weight, got input of "
+                         f"shape {x.shape} and weight of shape {w.shape}")
+    if x.shape[-1] != w.shape[-1]:
+        raise ValueError(f"[{op}] input has shape {x.shape} ({x.shape[-1]} features) but weight has shape "
+                         f"{w.shape} ({w.shape[1]} input features)")
+    name = "none" if activation is None else activation
+    rows = _prod(x.shape[:-1])  # reshape(-1, k) is ambiguous for empty arrays
+    out = _C.linear(x.reshape(rows, x.shape[-1]), w, b, name, 0.0)
+    return out.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def linear_backward(grad_output, input, weight, output_mask=(True, True, True)):
+    """Gradients of ``input @ weight.T + bias`` (no activation: apply that activation's
+    backward to ``grad_output`` first).
+
+    Args:
+        grad_output: array of shape ``(*, out_features)``.
+        input, weight: the forward's arguments.
+        output_mask: which of (grad_input, grad_weight, grad_bias) to compute.
+
+    Returns:
+        ``(grad_input, grad_weight, grad_bias)``: new arrays of the shapes of input, weight
+        and ``(out_features,)``; None for each one not asked for.
+    """
+    op = "linear_backward"
+    g = _float_input(op, "grad_output", grad_output)
+    x = _float_input(op, "input", input)
+    w = _float_input(op, "weight", weight)
+    if x.ndim == 0 or w.ndim != 2 or g.shape != x.shape[:-1] + w.shape[:1]:
+        raise ValueError(f"[{op}] shapes do not match: grad_output {g.shape}, input {x.shape}, weight {w.shape}")
+    need_input, need_weight, need_bias = (bool(m) for m in output_mask)
+    rows = _prod(x.shape[:-1])
+    dx, dw, db = _C.linear_backward(g.reshape(rows, w.shape[0]), x.reshape(rows, x.shape[-1]), w,
+                                    need_input, need_weight, need_bias)
+    return (None if dx is None else dx.reshape(x.shape)), dw, db
