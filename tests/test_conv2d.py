@@ -144,6 +144,36 @@ def test_empty_batch(rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_channels(rng, dtype):
+    """No input channels: the output is the bias; no output channels: nothing flows back."""
+    x, w, b = randn(rng, (2, 0, 5, 4), dtype), randn(rng, (3, 0, 3, 3), dtype), randn(rng, (3,), dtype)
+    out = kernels.conv2d(x, w, b, padding=1)
+    assert np.array_equal(out, np.broadcast_to(b[None, :, None, None], (2, 3, 5, 4)))
+    dy = randn(rng, out.shape, dtype)
+    dx, dw, db = kernels.conv2d_backward(dy, x, w, padding=1)
+    assert dx.shape == x.shape and dw.shape == w.shape
+    assert_close("conv2d_backward", db, dy.astype(np.float64).sum(axis=(0, 2, 3)), 40,
+                 scale=np.abs(dy.astype(np.float64)).sum(axis=(0, 2, 3)), dtype=dtype)
+    x, w = randn(rng, (2, 3, 5, 4), dtype), randn(rng, (0, 3, 3, 3), dtype)
+    assert kernels.conv2d(x, w, padding=1).shape == (2, 0, 5, 4)
+    dx, dw, db = kernels.conv2d_backward(np.zeros((2, 0, 5, 4), dtype), x, w, padding=1)
+    assert np.array_equal(dx, np.zeros_like(x)) and dw.shape == w.shape and db.shape == (0,)
+
+
+def test_parameter_forms(rng):
+    """Ints, pairs as tuples or lists, and NumPy integers are the same parameters."""
+    x, w = randn(rng, (2, 3, 9, 8), np.float32), randn(rng, (4, 3, 3, 2), np.float32)
+    want = kernels.conv2d(x, w, None, (2, 2), (1, 0), (1, 1), 1)
+    assert np.array_equal(kernels.conv2d(x, w, None, 2, [1, 0], 1), want)
+    assert np.array_equal(kernels.conv2d(x, w, None, np.int64(2), (np.int32(1), 0), [1, 1], np.int64(1)), want)
+    dy = randn(rng, want.shape, np.float32)
+    a = kernels.conv2d_backward(dy, x, w, stride=[2, 2], padding=(1, 0))
+    b = kernels.conv2d_backward(dy, x, w, 2, [1, 0], 1, 1, [True, True, True])
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert np.array_equal(kernels.conv2d(x, w, padding="valid"), kernels.conv2d(x, w, padding=0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_unbatched(rng, dtype):
     x, w, b = randn(rng, (3, 9, 8), dtype), randn(rng, (4, 3, 3, 3), dtype), randn(rng, (4,), dtype)
     out = kernels.conv2d(x, w, b, 2, "same")
