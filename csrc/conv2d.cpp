@@ -220,11 +220,13 @@ T row_sum(const T* x, int64_t n) {
     return sum;
 }
 
-// Images are shared out across threads (each GEMM then runs single-threaded) when there
-// are enough of them to keep every thread busy; otherwise each GEMM threads itself.
+// Images (or image groups) are shared out across threads, each GEMM then running
+// single-threaded, when they split evenly or number at least two per thread (the chunks are
+// claimed dynamically, so the last round's imbalance is small); otherwise each GEMM threads
+// itself.
 bool split_images(int64_t items) {
     const int64_t t = get_num_threads();
-    return t > 1 && items > 1 && (items % t == 0 || items >= 4 * t);
+    return t > 1 && items > 1 && (items % t == 0 || items >= 2 * t);
 }
 
 }  // namespace
