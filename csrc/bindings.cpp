@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "conv2d.h"
 #include "cpu.h"
 #include "gemm/gemm.h"
 #include "linear.h"
@@ -256,6 +257,175 @@ void bind_linear(py::module_& m) {
           "(grad_input, grad_weight, grad_bias) of input @ weight.T + bias; None where not asked.");
 }
 
+// ---- conv2d ----
+
+// Validates a 4-D input and weight against the convolution parameters (ValueError naming
+// the op and the shapes) and returns the geometry, output size included.
+Conv2dShape conv2d_shape(const char* op, const py::array& x, const py::array& w, int64_t sh, int64_t sw,
+                         int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
+                         int64_t groups) {
+    auto fail = [&](const std::string& msg) { throw py::value_error(op_prefix(op) + msg); };
+    if (x.ndim() != 4) {
+        fail("input has shape " + shape_str(x) + "; expected a 3-D (C, H, W) or 4-D (N, C, H, W) array");
+    }
+    if (w.ndim() != 4) fail("weight has shape " + shape_str(w) + "; expected a 4-D (OC, C/groups, KH, KW) array");
+    if (groups <= 0) fail("groups must be positive, got " + std::to_string(groups));
+    if (sh <= 0 || sw <= 0) {
+        fail("stride must be positive, got (" + std::to_string(sh) + ", " + std::to_string(sw) + ")");
+    }
+    if (dh <= 0 || dw <= 0) {
+        fail("dilation must be positive, got (" + std::to_string(dh) + ", " + std::to_string(dw) + ")");
+    }
+    if (pt < 0 || pb < 0 || pl < 0 || pr < 0) {
+        fail("padding must be non-negative, got (top, bottom, left, right) = (" + std::to_string(pt) + ", " +
+             std::to_string(pb) + ", " + std::to_string(pl) + ", " + std::to_string(pr) + ")");
+    }
+    Conv2dShape s{};
+    s.N = x.shape(0);
+    s.C = x.shape(1);
+    s.H = x.shape(2);
+    s.W = x.shape(3);
+    s.OC = w.shape(0);
+    s.KH = w.shape(2);
+    s.KW = w.shape(3);
+    s.stride_h = sh;
+    s.stride_w = sw;
+    s.pad_top = pt;
+    s.pad_bottom = pb;
+    s.pad_left = pl;
+    s.pad_right = pr;
+    s.dil_h = dh;
+    s.dil_w = dw;
+    s.groups = groups;
+    if (s.C != w.shape(1) * groups) {
+        fail("input has " + std::to_string(s.C) + " channels, weight expects " + std::to_string(w.shape(1) * groups) +
+             " (input shape " + shape_str(x) + ", weight shape " + shape_str(w) + ", groups=" +
+             std::to_string(groups) + ")");
+    }
+    if (s.OC % groups != 0) {
+        fail("weight has " + std::to_string(s.OC) + " output channels, not divisible by groups=" +
+             std::to_string(groups));
+    }
+    if (s.KH < 1 || s.KW < 1) fail("weight has shape " + shape_str(w) + "; the kernel must be at least 1x1");
+    s.OH = conv2d_out_size(s.H, s.KH, sh, pt + pb, dh);
+    s.OW = conv2d_out_size(s.W, s.KW, sw, pl + pr, dw);
+    if (s.OH < 1 || s.OW < 1) {
+        fail("kernel size (" + std::to_string(s.KH) + ", " + std::to_string(s.KW) + ") with dilation (" +
+             std::to_string(dh) + ", " + std::to_string(dw) + ") is larger than the padded input (" +
+             std::to_string(s.H + pt + pb) + ", " + std::to_string(s.W + pl + pr) + ")");
+    }
+    return s;
+}
+
+// out = conv2d(input, weight, bias); bias is None or (OC,). All arrays C-contiguous, one
+// float dtype.
+py::array conv2d_forward_binding(py::handle x_h, py::handle w_h, py::handle b_h, int64_t sh, int64_t sw,
+                                 int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
+                                 int64_t groups, bool reference) {
+    const char* op = "conv2d";
+    py::array x = require_float_array(op, "input", x_h);
+    py::array w = require_float_array(op, "weight", w_h);
+    require_same_dtype(op, "input", x, "weight", w);
+    const bool has_bias = !b_h.is_none();
+    py::array b;  // (a default py::array is an empty array, not a null handle)
+    if (has_bias) {
+        b = require_float_array(op, "bias", b_h);
+        require_same_dtype(op, "input", x, "bias", b);
+    }
+    const Conv2dShape s = conv2d_shape(op, x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+    if (has_bias && (b.ndim() != 1 || b.shape(0) != s.OC)) {
+        throw py::value_error(op_prefix(op) + "bias has shape " + shape_str(b) + ", expected (" +
+                              std::to_string(s.OC) + ",)");
+    }
+    require_contiguous(op, "input", x);
+    require_contiguous(op, "weight", w);
+    if (has_bias) require_contiguous(op, "bias", b);
+    py::array out(x.dtype(), std::vector<int64_t>{s.N, s.OC, s.OH, s.OW});
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        T* o = static_cast<T*>(out.mutable_data());
+        const T* xp = static_cast<const T*>(x.data());
+        const T* wp = static_cast<const T*>(w.data());
+        const T* bp = has_bias ? static_cast<const T*>(b.data()) : nullptr;
+        py::gil_scoped_release nogil;
+        if (reference)
+            conv2d_forward_ref<T>(o, xp, wp, bp, s);
+        else
+            conv2d_forward<T>(o, xp, wp, bp, s);
+    });
+    return out;
+}
+
+// (grad_input, grad_weight, grad_bias) of conv2d, each None unless asked for.
+py::tuple conv2d_backward_binding(py::handle dy_h, py::handle x_h, py::handle w_h, int64_t sh, int64_t sw,
+                                  int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
+                                  int64_t groups, bool need_input, bool need_weight, bool need_bias,
+                                  bool reference) {
+    const char* op = "conv2d_backward";
+    py::array dy = require_float_array(op, "grad_output", dy_h);
+    py::array x = require_float_array(op, "input", x_h);
+    py::array w = require_float_array(op, "weight", w_h);
+    require_same_dtype(op, "input", x, "weight", w);
+    require_same_dtype(op, "input", x, "grad_output", dy);
+    const Conv2dShape s = conv2d_shape(op, x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+    const std::vector<int64_t> out_shape{s.N, s.OC, s.OH, s.OW};
+    if (std::vector<int64_t>(dy.shape(), dy.shape() + dy.ndim()) != out_shape) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(dy) + ", expected " +
+                              shape_str(out_shape) + " (the output shape for input " + shape_str(x) +
+                              " and weight " + shape_str(w) + ")");
+    }
+    require_contiguous(op, "grad_output", dy);
+    require_contiguous(op, "input", x);
+    require_contiguous(op, "weight", w);
+    py::object dx = py::none(), dwt = py::none(), db = py::none();
+    if (need_input) dx = py::array(x.dtype(), std::vector<int64_t>{s.N, s.C, s.H, s.W});
+    if (need_weight) dwt = py::array(x.dtype(), std::vector<int64_t>(w.shape(), w.shape() + 4));
+    if (need_bias) db = py::array(x.dtype(), std::vector<int64_t>{s.OC});
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        auto ptr = [](py::object& o) {
+            return o.is_none() ? nullptr : static_cast<T*>(py::reinterpret_borrow<py::array>(o).mutable_data());
+        };
+        T* dxp = ptr(dx);
+        T* dwp = ptr(dwt);
+        T* dbp = ptr(db);
+        const T* dyp = static_cast<const T*>(dy.data());
+        const T* xp = static_cast<const T*>(x.data());
+        const T* wp = static_cast<const T*>(w.data());
+        py::gil_scoped_release nogil;
+        if (reference)
+            conv2d_backward_ref<T>(dxp, dwp, dbp, dyp, xp, wp, s);
+        else
+            conv2d_backward<T>(dxp, dwp, dbp, dyp, xp, wp, s);
+    });
+    return py::make_tuple(dx, dwt, db);
+}
+
+void bind_conv2d(py::module_& m) {
+    m.def("conv2d_forward", &conv2d_forward_binding, py::arg("input"), py::arg("weight"), py::arg("bias"),
+          py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
+          py::arg("pad_left"), py::arg("pad_right"), py::arg("dil_h"), py::arg("dil_w"), py::arg("groups"),
+          py::arg("reference") = false,
+          "conv2d of a 4-D NCHW input with per-side paddings (see fastnn.kernels.conv2d).");
+    m.def("conv2d_backward", &conv2d_backward_binding, py::arg("grad_output"), py::arg("input"),
+          py::arg("weight"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
+          py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("dil_h"), py::arg("dil_w"),
+          py::arg("groups"), py::arg("need_input"), py::arg("need_weight"), py::arg("need_bias"),
+          py::arg("reference") = false,
+          "(grad_input, grad_weight, grad_bias) of conv2d, each None unless asked for.");
+    m.def("conv2d_plan", [](int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW,
+                            int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh,
+                            int64_t dw, int64_t groups, int64_t itemsize) {
+        if (groups < 1 || sh < 1 || sw < 1 || dh < 1 || dw < 1 || (itemsize != 4 && itemsize != 8))
+            throw py::value_error("[conv2d_plan] invalid parameters");
+        Conv2dShape s{N, C, H, W, OC, KH, KW,
+                      conv2d_out_size(H, KH, sh, pt + pb, dh), conv2d_out_size(W, KW, sw, pl + pr, dw),
+                      sh, sw, pt, pb, pl, pr, dh, dw, groups};
+        Conv2dPlan p = conv2d_plan(s, itemsize);
+        return py::make_tuple(p.tile_rows, p.group_images);
+    }, "(output rows per im2col tile, images per weight-gradient group) for a convolution.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -299,4 +469,5 @@ PYBIND11_MODULE(_C, m) {
        "Measured peak FLOP/s of the active code path on get_num_threads() threads.");
 
     bind_linear(m);
+    bind_conv2d(m);
 }

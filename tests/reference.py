@@ -211,3 +211,95 @@ TOLERANCES.update({
     ("linear", np.dtype(np.float32)): Tol(lam=4.0, n_extra=2),
     ("linear", np.dtype(np.float64)): Tol(lam=8.0, n_extra=4),
 })
+
+
+# ---- conv2d ----
+# Direct convolution by shift-and-accumulate over the zero-padded input: one einsum per
+# kernel tap, independent of any im2col layout. Paddings are per side (top, bottom, left,
+# right), as the kernel takes them.
+
+
+def _conv2d_pads(padding):
+    return tuple(padding) if len(padding) == 4 else (padding[0], padding[0], padding[1], padding[1])
+
+
+def _conv2d_geometry(x, w, stride, padding, dilation):
+    (sh, sw), (dh, dw) = stride, dilation
+    pt, pb, pl, pr = _conv2d_pads(padding)
+    kh, kw = w.shape[2:]
+    oh = (x.shape[2] + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (x.shape[3] + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    return (pt, pb, pl, pr), oh, ow
+
+
+def _conv2d_window(xp, i, j, oh, ow, stride, dilation):
+    """The (N, C, OH, OW) view of the padded input that kernel tap (i, j) reads."""
+    (sh, sw), (dh, dw) = stride, dilation
+    return xp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw]
+
+
+def conv2d_ref(x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    """float64 conv2d (cross-correlation). x (N, C, H, W), w (OC, C/groups, KH, KW), b (OC,)
+    or None; padding (pH, pW) or (top, bottom, left, right); returns (N, OC, OH, OW)."""
+    x, w = _as64(x), _as64(w)
+    (pt, pb, pl, pr), oh, ow = _conv2d_geometry(x, w, stride, padding, dilation)
+    n, c = x.shape[:2]
+    oc, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    wg = w.reshape(groups, oc // groups, cg, kh, kw)
+    out = np.zeros((n, groups, oc // groups, oh, ow))
+    for i in range(kh):
+        for j in range(kw):
+            win = _conv2d_window(xp, i, j, oh, ow, stride, dilation).reshape(n, groups, cg, oh, ow)
+            out += np.einsum("ngchw,goc->ngohw", win, wg[:, :, :, i, j])
+    out = out.reshape(n, oc, oh, ow)
+    if b is not None:
+        out += _as64(b)[None, :, None, None]
+    return out
+
+
+def conv2d_backward_ref(dy, x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    """float64 (dx, dw, db) of conv2d_ref for upstream gradient dy (N, OC, OH, OW)."""
+    dy, x, w = _as64(dy), _as64(x), _as64(w)
+    (pt, pb, pl, pr), oh, ow = _conv2d_geometry(x, w, stride, padding, dilation)
+    n, c, h, wd = x.shape
+    oc, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    dxp = np.zeros_like(xp)
+    wg = w.reshape(groups, oc // groups, cg, kh, kw)
+    dyg = dy.reshape(n, groups, oc // groups, oh, ow)
+    dw = np.zeros((groups, oc // groups, cg, kh, kw))
+    for i in range(kh):
+        for j in range(kw):
+            win = _conv2d_window(xp, i, j, oh, ow, stride, dilation)
+            dw[:, :, :, i, j] = np.einsum("ngohw,ngchw->goc", dyg, win.reshape(n, groups, cg, oh, ow))
+            dwin = _conv2d_window(dxp, i, j, oh, ow, stride, dilation)
+            dwin += np.einsum("ngohw,goc->ngchw", dyg, wg[:, :, :, i, j]).reshape(n, c, oh, ow)
+    dx = dxp[:, :, pt: pt + h, pl: pl + wd]
+    return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
+
+
+def conv2d_scale(dy, x, w, b, stride, padding, dilation, groups):
+    """Magnitudes that rounding errors in each result scale with: (|x| * |w| + |b|, and the
+    backward of |dy|, |x|, |w|) as (out, dx, dw, db); dy may be None (forward only)."""
+    out = conv2d_ref(np.abs(_as64(x)), np.abs(_as64(w)), None if b is None else np.abs(_as64(b)),
+                     stride, padding, dilation, groups)
+    if dy is None:
+        return out, None, None, None
+    return (out,) + conv2d_backward_ref(np.abs(_as64(dy)), np.abs(_as64(x)), np.abs(_as64(w)),
+                                        stride, padding, dilation, groups)
+
+
+# Each forward element is a dot product of length K = C/groups * KH * KW plus the bias, so the
+# GEMM model above applies with that K: the bias joins the sum (the kernel starts from it), the
+# store is one more rounding, n_extra = 2 (doubled for float64 as for matmul, whose oracle rounds
+# at the kernel's level). The gradients are sums of products too: grad_weight and grad_bias over
+# K = N*OH*OW terms (blocked per image group, then partials added: a different order, the same
+# probabilistic bound), grad_input over at most K = OC/groups * KH * KW terms (GEMM into
+# column gradients, then col2im adds the taps), with only the store outside the sum.
+TOLERANCES.update({
+    ("conv2d", np.dtype(np.float32)): Tol(lam=4.0, n_extra=2),
+    ("conv2d", np.dtype(np.float64)): Tol(lam=8.0, n_extra=4),
+    ("conv2d_backward", np.dtype(np.float32)): Tol(lam=4.0, n_extra=1),
+    ("conv2d_backward", np.dtype(np.float64)): Tol(lam=8.0, n_extra=2),
+})

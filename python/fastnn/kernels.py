@@ -191,3 +191,159 @@ def linear_backward(grad_output, input, weight, output_mask=(True, True, True)):
     dx, dw, db = _C.linear_backward(g.reshape(rows, w.shape[0]), x.reshape(rows, x.shape[-1]), w,
                                     need_input, need_weight, need_bias)
     return (None if dx is None else dx.reshape(x.shape)), dw, db
+
+
+# ---- conv2d ----
+__all__ += ["conv2d", "conv2d_backward"]
+
+
+def _conv2d_pair(op, name, v):
+    """An int or a pair of ints as a 2-tuple (TypeError/ValueError naming op and name)."""
+    items = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(items) != 2:
+        raise ValueError(f"[{op}] {name} must be an int or a pair of ints, got {v!r}")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+            raise TypeError(f"[{op}] {name} must be an int or a pair of ints, got {v!r}")
+    return int(items[0]), int(items[1])
+
+
+def _conv2d_dtypes(op, arrays):
+    """TypeError unless every (name, array) is an ndarray of float32/float64, all one dtype."""
+    for name, a in arrays:
+        _require_ndarray(op, name, a)
+        if a.dtype not in (np.float32, np.float64) or not a.dtype.isnative:
+            raise TypeError(f"[{op}] {name} has unsupported dtype {a.dtype}; expected float32 or float64")
+    (first, a0), *rest = arrays
+    for name, a in rest:
+        if a.dtype != a0.dtype:
+            raise TypeError(f"[{op}] {first} has dtype {a0.dtype} but {name} has dtype {a.dtype}; "
+                            f"convert one so both match")
+
+
+def _conv2d_args(op, input, weight, stride, padding, dilation, groups):
+    """Checks the arrays' types and ranks and parses the parameters: returns (batched input,
+    stride, (top, bottom, left, right) padding, dilation, groups)."""
+    _require_ndarray(op, "input", input)
+    _require_ndarray(op, "weight", weight)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"[{op}] input has shape {input.shape}; expected a 3-D (C, H, W) or 4-D "
+                         f"(N, C, H, W) array")
+    if weight.ndim != 4:
+        raise ValueError(f"[{op}] weight has shape {weight.shape}; expected a 4-D (OC, C/groups, KH, KW) array")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"[{op}] groups must be an int, got {groups!r}")
+    groups = int(groups)
+    stride = _conv2d_pair(op, "stride", stride)
+    dilation = _conv2d_pair(op, "dilation", dilation)
+    if min(stride) <= 0:
+        raise ValueError(f"[{op}] stride must be positive, got {stride}")
+    if min(dilation) <= 0:
+        raise ValueError(f"[{op}] dilation must be positive, got {dilation}")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = (0, 0, 0, 0)
+        elif padding == "same":
+            # Output ceil(in / stride), as Keras/TensorFlow's 'same' (PyTorch's for stride 1):
+            # total padding max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0), the
+            # smaller half before and the extra one after.
+            pads = ()
+            for size, k, s, d in zip(input.shape[-2:], weight.shape[2:], stride, dilation):
+                out = -(-size // s)
+                total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+                pads += (total // 2, total - total // 2)
+        else:
+            raise ValueError(f"[{op}] padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
+    else:
+        ph, pw = _conv2d_pair(op, "padding", padding)
+        if ph < 0 or pw < 0:
+            raise ValueError(f"[{op}] padding must be non-negative, got {(ph, pw)}")
+        pads = (ph, ph, pw, pw)
+    x = input if input.ndim == 4 else input[np.newaxis]
+    return x, stride, pads, dilation, groups
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation) with :func:`torch.nn.functional.conv2d` semantics.
+
+    ``out[n, oc, oh, ow] = bias[oc] + sum_{c, kh, kw} weight[oc, c, kh, kw] *
+    input[n, g * C/groups + c, oh * stride_h - pad_top + kh * dilation_h,
+    ow * stride_w - pad_left + kw * dilation_w]`` with ``g = oc // (OC/groups)`` and the
+    input read as zero in the padding.
+
+    Args:
+        input: ``(N, C, H, W)`` or unbatched ``(C, H, W)``, float32 or float64.
+        weight: ``(OC, C/groups, KH, KW)``, same dtype.
+        bias: ``(OC,)``, same dtype, or None.
+        stride: int or ``(sH, sW)``, positive.
+        padding: int or ``(pH, pW)`` (that many zeros on both sides), ``'valid'`` (none) or
+            ``'same'``: output size ``ceil(H / sH)`` for any stride (as Keras/TensorFlow;
+            PyTorch only allows stride 1, where the two agree), total padding
+            ``max((OH - 1) * sH + (KH - 1) * dH + 1 - H, 0)`` split with the smaller half
+            on top/left.
+        dilation: int or ``(dH, dW)``, positive.
+        groups: positive, dividing both C and OC.
+
+    Shape:
+        Output ``(N, OC, OH, OW)`` (``(OC, OH, OW)`` for unbatched input), with
+        ``OH = (H + pad_top + pad_bottom - dH * (KH - 1) - 1) // sH + 1`` and likewise OW.
+
+    Returns:
+        A new array of the input's dtype.
+
+    Raises:
+        TypeError: an argument is not an ndarray, not float32/float64, the dtypes differ, or
+            a parameter is not an int (pair).
+        ValueError: wrong ranks, channel mismatch, OC not divisible by groups, non-positive
+            groups/stride/dilation, negative padding, an unknown padding string, a kernel
+            larger than the padded input, or a bias not of shape ``(OC,)``.
+    """
+    op = "conv2d"
+    arrays = (("input", input), ("weight", weight)) + ((("bias", bias),) if bias is not None else ())
+    _conv2d_dtypes(op, arrays)
+    x, stride, pads, dilation, groups = _conv2d_args(op, input, weight, stride, padding, dilation, groups)
+    out = _C.conv2d_forward(np.ascontiguousarray(x), np.ascontiguousarray(weight),
+                            None if bias is None else np.ascontiguousarray(bias),
+                            stride[0], stride[1], *pads, dilation[0], dilation[1], groups)
+    return out if input.ndim == 4 else out[0]
+
+
+def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1,
+                    output_mask=(True, True, True)):
+    """Gradients of :func:`conv2d` with respect to its input, weight and bias.
+
+    Args:
+        grad_output: ``dL/d out``, shaped like conv2d's output: ``(N, OC, OH, OW)``, or
+            ``(OC, OH, OW)`` for unbatched input.
+        input, weight: the forward's arrays (same dtype as grad_output).
+        stride, padding, dilation, groups: the forward's parameters, as in :func:`conv2d`.
+        output_mask: three bools: which of (grad_input, grad_weight, grad_bias) to compute.
+            What is not asked for is not computed (``input`` is only read for grad_weight,
+            ``weight`` only for grad_input).
+
+    Returns:
+        ``(grad_input, grad_weight, grad_bias)``: new arrays shaped like ``input``,
+        ``weight`` and ``(OC,)``, or None where output_mask is False. ``grad_weight`` and
+        ``grad_bias`` sum over the batch and every output position.
+
+    Raises:
+        TypeError / ValueError: as :func:`conv2d`; ValueError also when ``grad_output`` does
+            not have the output's shape or output_mask is not three bools.
+    """
+    op = "conv2d_backward"
+    _conv2d_dtypes(op, (("grad_output", grad_output), ("input", input), ("weight", weight)))
+    x, stride, pads, dilation, groups = _conv2d_args(op, input, weight, stride, padding, dilation, groups)
+    mask = tuple(output_mask) if isinstance(output_mask, (tuple, list)) else None
+    if mask is None or len(mask) != 3 or not all(isinstance(m, (bool, np.bool_)) for m in mask):
+        raise ValueError(f"[{op}] output_mask must be three bools, got {output_mask!r}")
+    if grad_output.ndim != input.ndim:
+        raise ValueError(f"[{op}] grad_output has shape {grad_output.shape} but input has shape "
+                         f"{input.shape}; expected the output's shape")
+    dy = grad_output if input.ndim == 4 else grad_output[np.newaxis]
+    dx, dw, db = _C.conv2d_backward(np.ascontiguousarray(dy), np.ascontiguousarray(x),
+                                    np.ascontiguousarray(weight), stride[0], stride[1], *pads,
+                                    dilation[0], dilation[1], groups, bool(mask[0]), bool(mask[1]),
+                                    bool(mask[2]))
+    if dx is not None and input.ndim == 3:
+        dx = dx[0]
+    return dx, dw, db

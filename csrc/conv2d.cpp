@@ -1,0 +1,459 @@
+// conv2d as GEMMs over im2col tiles (see conv2d.h). Per image, output rows are processed in
+// tiles whose column matrix stays in cache between im2col and the GEMM that reads it; 1x1
+// stride-1 unpadded convolutions read the input in place. Gradients of the weight and bias are
+// summed per fixed group of images, and the groups' partials are added in group order, so
+// the bits never depend on the thread count.
+#include "conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "gemm/gemm.h"
+#include "parallel.h"
+
+namespace fastnn {
+
+namespace {
+
+// Target bytes of one im2col tile: large enough that the GEMM's per-call packing of the
+// weights is amortised over many columns, small enough to stay in L2/L3 between the im2col
+// that writes it and the GEMM that reads it.
+constexpr int64_t kTileBytes = int64_t(1) << 20;
+// Image groups for the weight-gradient reduction: at most this many partials, within this
+// many bytes of partial gradients.
+constexpr int64_t kMaxImageGroups = 32;
+constexpr int64_t kPartialBytes = int64_t(64) << 20;
+// Scratch buffers up to this size stay allocated per thread between calls.
+constexpr size_t kKeepScratchBytes = size_t(8) << 20;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Derived sizes used throughout.
+struct Geometry {
+    int64_t Cg, OCg, KK, CgKK, HW, OHW;
+    explicit Geometry(const Conv2dShape& s)
+        : Cg(s.C / s.groups), OCg(s.OC / s.groups), KK(s.KH * s.KW), CgKK(Cg * KK),
+          HW(s.H * s.W), OHW(s.OH * s.OW) {}
+};
+
+// 1x1, stride 1, no padding: the column matrix of an image is the image itself.
+bool reads_input_in_place(const Conv2dShape& s) {
+    return s.KH == 1 && s.KW == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_top == 0 &&
+           s.pad_bottom == 0 && s.pad_left == 0 && s.pad_right == 0;
+}
+
+// The outputs o in [0, out) whose tap o*stride + off lands inside [0, in), as [*lo, *hi).
+void valid_range(int64_t off, int64_t stride, int64_t in, int64_t out, int64_t* lo, int64_t* hi) {
+    const int64_t first = off >= 0 ? 0 : ceil_div(-off, stride);
+    const int64_t last = in - 1 - off;  // o*stride <= last
+    const int64_t end = last < 0 ? 0 : last / stride + 1;
+    *lo = std::min(first, out);
+    *hi = std::max(*lo, std::min(end, out));
+}
+
+// Per-thread scratch memory reused across calls, so the hot path neither allocates nor
+// faults in fresh pages; a block above kKeepScratchBytes is freed when its holder ends.
+class Scratch {
+public:
+    explicit Scratch(size_t bytes) : buf_(tls()) {
+        if (buf_.size < bytes) {
+            buf_.release();
+            buf_.ptr = static_cast<unsigned char*>(::operator new(bytes, std::align_val_t(64)));
+            buf_.size = bytes;
+        }
+    }
+    ~Scratch() {
+        if (buf_.size > kKeepScratchBytes) buf_.release();
+    }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    template <typename T>
+    T* as(size_t offset_elems = 0) const { return reinterpret_cast<T*>(buf_.ptr) + offset_elems; }
+
+private:
+    struct Block {
+        unsigned char* ptr = nullptr;
+        size_t size = 0;
+        void release() {
+            if (ptr) ::operator delete(ptr, std::align_val_t(64));
+            ptr = nullptr;
+            size = 0;
+        }
+        ~Block() { release(); }
+    };
+    static Block& tls() {
+        thread_local Block b;
+        return b;
+    }
+    Block& buf_;
+};
+
+template <typename T>
+void zero(T* p, int64_t n) {
+    if (n > 0) std::memset(p, 0, size_t(n) * sizeof(T));
+}
+
+// Rows of the column matrix (or channels) per parallel chunk: about 16K elements of work.
+int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, per_item)); }
+
+// The column matrix of output rows [oh0, oh1) of one image x (C, H, W):
+//   col[(c*KH + kh)*KW + kw][(oh - oh0)*OW + ow] = x[c][oh*sh - pt + kh*dh][ow*sw - pl + kw*dw]
+// or 0 where the tap falls in the padding; col is (C*KH*KW) x ((oh1 - oh0)*OW), overwritten.
+// Padding is handled by ranges, never by a test per element.
+template <typename T>
+void im2col(T* col, const T* x, const Conv2dShape& s, int64_t oh0, int64_t oh1) {
+    const int64_t ld = (oh1 - oh0) * s.OW, KK = s.KH * s.KW, HW = s.H * s.W;
+    // Both strides 1 and OW == W: the valid part of consecutive rows is one contiguous run of
+    // x, shifted by the tap's column offset; copy it whole, then zero the wrapped columns.
+    const bool flat = s.stride_h == 1 && s.stride_w == 1 && s.OW == s.W;
+    parallel_for(0, s.C * KK, grain_for(ld), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t c = r / KK, kh = (r % KK) / s.KW, kw = r % s.KW;
+            const T* xc = x + c * HW;
+            T* dst = col + r * ld;
+            const int64_t offh = kh * s.dil_h - s.pad_top, offw = kw * s.dil_w - s.pad_left;
+            int64_t a, b;  // output rows of the tile with this tap inside the image
+            valid_range(offh, s.stride_h, s.H, s.OH, &a, &b);
+            a = std::min(std::max(a, oh0), oh1);
+            b = std::max(a, std::min(b, oh1));
+            zero(dst, (a - oh0) * s.OW);
+            zero(dst + (b - oh0) * s.OW, (oh1 - b) * s.OW);
+            if (a == b) continue;
+            T* d = dst + (a - oh0) * s.OW;
+            if (flat) {
+                const int64_t src0 = (a + offh) * s.W + offw, len = (b - a) * s.W;
+                const int64_t lo = std::max<int64_t>(0, -src0), hi = std::min(len, HW - src0);
+                if (hi > lo) std::memcpy(d + lo, xc + (src0 + lo), size_t(hi - lo) * sizeof(T));
+                const int64_t zl = std::min(std::max<int64_t>(-offw, 0), s.W);
+                const int64_t zr = std::min(std::max<int64_t>(s.W - offw, 0), s.W);
+                if (zl > 0 || zr < s.W) {
+                    for (int64_t oh = a; oh < b; ++oh, d += s.W) {
+                        zero(d, zl);
+                        zero(d + zr, s.W - zr);
+                    }
+                }
+                continue;
+            }
+            int64_t l, h;
+            valid_range(offw, s.stride_w, s.W, s.OW, &l, &h);
+            for (int64_t oh = a; oh < b; ++oh, d += s.OW) {
+                const T* src = xc + (oh * s.stride_h + offh) * s.W + l * s.stride_w + offw;
+                zero(d, l);
+                if (s.stride_w == 1) {
+                    std::memcpy(d + l, src, size_t(h - l) * sizeof(T));
+                } else {
+                    for (int64_t j = 0; j < h - l; ++j) d[l + j] = src[j * s.stride_w];
+                }
+                zero(d + h, s.OW - h);
+            }
+        }
+    });
+}
+
+// The adjoint of im2col: dx[c][ih][iw] += colg[row][column] for every tap of output rows
+// [oh0, oh1) that lands inside the image. dx (C, H, W) is accumulated into (the caller
+// zeroes it once per image); colg, laid out as im2col's col, is scratch and may be changed
+// (taps in the padding are zeroed on the contiguous path). Channels are independent, and
+// within a channel the rows are added in a fixed order.
+template <typename T>
+void col2im(T* dx, T* colg, const Conv2dShape& s, int64_t oh0, int64_t oh1) {
+    const int64_t ld = (oh1 - oh0) * s.OW, KK = s.KH * s.KW, HW = s.H * s.W;
+    const bool flat = s.stride_h == 1 && s.stride_w == 1 && s.OW == s.W;
+    parallel_for(0, s.C, grain_for(KK * ld), [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            T* xc = dx + c * HW;
+            for (int64_t k = 0; k < KK; ++k) {
+                const int64_t kh = k / s.KW, kw = k % s.KW;
+                T* src = colg + (c * KK + k) * ld;
+                const int64_t offh = kh * s.dil_h - s.pad_top, offw = kw * s.dil_w - s.pad_left;
+                int64_t a, b;
+                valid_range(offh, s.stride_h, s.H, s.OH, &a, &b);
+                a = std::min(std::max(a, oh0), oh1);
+                b = std::max(a, std::min(b, oh1));
+                if (a == b) continue;
+                T* d = src + (a - oh0) * s.OW;
+                if (flat) {
+                    const int64_t zl = std::min(std::max<int64_t>(-offw, 0), s.W);
+                    const int64_t zr = std::min(std::max<int64_t>(s.W - offw, 0), s.W);
+                    if (zl > 0 || zr < s.W) {
+                        T* e = d;
+                        for (int64_t oh = a; oh < b; ++oh, e += s.W) {
+                            zero(e, zl);
+                            zero(e + zr, s.W - zr);
+                        }
+                    }
+                    const int64_t src0 = (a + offh) * s.W + offw, len = (b - a) * s.W;
+                    const int64_t lo = std::max<int64_t>(0, -src0), hi = std::min(len, HW - src0);
+                    T* out = xc + (src0 + lo);
+                    const T* in = d + lo;
+                    for (int64_t j = 0; j < hi - lo; ++j) out[j] += in[j];
+                    continue;
+                }
+                int64_t l, h;
+                valid_range(offw, s.stride_w, s.W, s.OW, &l, &h);
+                for (int64_t oh = a; oh < b; ++oh, d += s.OW) {
+                    T* out = xc + (oh * s.stride_h + offh) * s.W + l * s.stride_w + offw;
+                    const T* in = d + l;
+                    if (s.stride_w == 1) {
+                        for (int64_t j = 0; j < h - l; ++j) out[j] += in[j];
+                    } else {
+                        for (int64_t j = 0; j < h - l; ++j) out[j * s.stride_w] += in[j];
+                    }
+                }
+            }
+        }
+    });
+}
+
+// sum(x[0:n]) in a fixed order: eight interleaved partial sums (vectorisable without
+// reassociation), combined pairwise, then the tail.
+template <typename T>
+T row_sum(const T* x, int64_t n) {
+    T acc[8] = {};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; ++l) acc[l] += x[j + l];
+    T sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; j < n; ++j) sum += x[j];
+    return sum;
+}
+
+// Images (or image groups) are shared out across threads, each GEMM then running
+// single-threaded, when they split evenly or number at least two per thread (the chunks are
+// claimed dynamically, so the last round's imbalance is small); otherwise each GEMM threads
+// itself.
+bool split_images(int64_t items) {
+    const int64_t t = get_num_threads();
+    return t > 1 && items > 1 && (items % t == 0 || items >= 2 * t);
+}
+
+}  // namespace
+
+int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_total, int64_t dil) {
+    const int64_t span = in + pad_total - dil * (k - 1) - 1;
+    if (span < 0) return 0;
+    return span / stride + 1;
+}
+
+Conv2dPlan conv2d_plan(const Conv2dShape& s, int64_t elem_size) {
+    Conv2dPlan p;
+    if (reads_input_in_place(s)) {
+        p.tile_rows = std::max<int64_t>(s.OH, 1);
+    } else {
+        const int64_t row_bytes = std::max<int64_t>(1, s.C * s.KH * s.KW * s.OW * elem_size);
+        p.tile_rows = std::min(std::max<int64_t>(s.OH, 1), std::max<int64_t>(1, kTileBytes / row_bytes));
+    }
+    const int64_t partial_bytes = std::max<int64_t>(1, s.OC * (s.C / std::max<int64_t>(s.groups, 1)) *
+                                                           s.KH * s.KW * elem_size);
+    const int64_t max_groups = std::min(kMaxImageGroups, std::max<int64_t>(1, kPartialBytes / partial_bytes));
+    p.group_images = std::max<int64_t>(1, ceil_div(s.N, max_groups));
+    return p;
+}
+
+template <typename T>
+void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dShape& s) {
+    const Geometry g(s);
+    if (s.N == 0 || s.OC == 0) return;
+    const bool direct = reads_input_in_place(s);
+    const Conv2dPlan plan = conv2d_plan(s, sizeof(T));
+    const int64_t col_elems = direct ? 0 : s.C * g.KK * plan.tile_rows * s.OW;
+    const StridedMatrix<const T> Wm{weight, g.OCg * g.CgKK, g.CgKK, 1};
+
+    auto images = [&](int64_t n0, int64_t n1) {
+        Scratch scratch(size_t(col_elems) * sizeof(T));
+        T* col = scratch.as<T>();
+        for (int64_t n = n0; n < n1; ++n) {
+            const T* x = inp + n * s.C * g.HW;
+            T* y = out + n * s.OC * g.OHW;
+            for (int64_t oh0 = 0; oh0 < s.OH; oh0 += plan.tile_rows) {
+                const int64_t oh1 = std::min(s.OH, oh0 + plan.tile_rows), cols = (oh1 - oh0) * s.OW;
+                T* yt = y + oh0 * s.OW;
+                const T* B = x;
+                int64_t ldb = g.HW;
+                if (!direct) {
+                    im2col(col, x, s, oh0, oh1);
+                    B = col;
+                    ldb = cols;
+                }
+                // The bias is fused: the tile starts as the bias and the GEMM adds onto it.
+                T beta = T(0);
+                if (bias) {
+                    for (int64_t oc = 0; oc < s.OC; ++oc) std::fill_n(yt + oc * g.OHW, cols, bias[oc]);
+                    beta = T(1);
+                }
+                // One product per group: Y_g (OCg x cols) = W_g (OCg x CgKK) @ col_g (CgKK x cols).
+                gemm<T>(s.groups, g.OCg, cols, g.CgKK, T(1), Wm, {B, g.CgKK * ldb, ldb, 1}, beta,
+                        {yt, g.OCg * g.OHW, g.OHW, 1});
+            }
+        }
+    };
+    if (split_images(s.N))
+        parallel_for(0, s.N, 1, images);
+    else
+        images(0, s.N);
+}
+
+template <typename T>
+void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                     const Conv2dShape& s) {
+    if (!dinp && !dweight && !dbias) return;
+    const Geometry g(s);
+    const int64_t wsize = s.OC * g.CgKK;
+    if (s.N == 0) {
+        if (dweight) zero(dweight, wsize);
+        if (dbias) zero(dbias, s.OC);
+        return;
+    }
+    const bool direct = reads_input_in_place(s);
+    const Conv2dPlan plan = conv2d_plan(s, sizeof(T));
+    const int64_t G = plan.group_images, ngroups = ceil_div(s.N, G);
+    const int64_t tile_elems = s.C * g.KK * plan.tile_rows * s.OW;
+    const int64_t col_elems = (dweight && !direct) ? tile_elems : 0;
+    const int64_t colg_elems = (dinp && !direct) ? tile_elems : 0;
+
+    // Partial sums of groups 1.. (group 0 sums straight into dweight / dbias).
+    std::unique_ptr<T[]> wpart(dweight && ngroups > 1 ? new T[size_t((ngroups - 1) * wsize)] : nullptr);
+    std::unique_ptr<T[]> bpart(dbias && ngroups > 1 ? new T[size_t((ngroups - 1) * s.OC)] : nullptr);
+
+    auto groups = [&](int64_t q0, int64_t q1) {
+        Scratch scratch(size_t(col_elems + colg_elems) * sizeof(T));
+        T* col = scratch.as<T>();
+        T* colg = scratch.as<T>(size_t(col_elems));
+        for (int64_t q = q0; q < q1; ++q) {
+            T* dw = !dweight ? nullptr : q == 0 ? dweight : wpart.get() + (q - 1) * wsize;
+            T* db = !dbias ? nullptr : q == 0 ? dbias : bpart.get() + (q - 1) * s.OC;
+            bool first = true;  // the group's first tile overwrites its partials
+            for (int64_t n = q * G; n < std::min(s.N, (q + 1) * G); ++n) {
+                const T* x = inp ? inp + n * s.C * g.HW : nullptr;
+                const T* dy = dout + n * s.OC * g.OHW;
+                T* dx = dinp ? dinp + n * s.C * g.HW : nullptr;
+                if (dx && !direct) zero(dx, s.C * g.HW);
+                for (int64_t oh0 = 0; oh0 < s.OH; oh0 += plan.tile_rows) {
+                    const int64_t oh1 = std::min(s.OH, oh0 + plan.tile_rows), cols = (oh1 - oh0) * s.OW;
+                    const T* dyt = dy + oh0 * s.OW;
+                    const StridedMatrix<const T> dY{dyt, g.OCg * g.OHW, g.OHW, 1};
+                    if (db) {
+                        for (int64_t oc = 0; oc < s.OC; ++oc) {
+                            const T v = row_sum(dyt + oc * g.OHW, cols);
+                            db[oc] = first ? v : db[oc] + v;
+                        }
+                    }
+                    if (dw) {
+                        const T* B = x;
+                        int64_t ldb = g.HW;
+                        if (!direct) {
+                            im2col(col, x, s, oh0, oh1);
+                            B = col;
+                            ldb = cols;
+                        }
+                        // dW_g (OCg x CgKK) (+)= dY_g (OCg x cols) @ col_g^T (cols x CgKK).
+                        gemm<T>(s.groups, g.OCg, g.CgKK, cols, T(1), dY, {B, g.CgKK * ldb, 1, ldb},
+                                first ? T(0) : T(1), {dw, g.OCg * g.CgKK, g.CgKK, 1});
+                    }
+                    if (dx) {
+                        // colgrad_g (CgKK x cols) = W_g^T (CgKK x OCg) @ dY_g (OCg x cols); in
+                        // place, that is dx itself.
+                        const StridedMatrix<const T> Wt{weight, g.OCg * g.CgKK, 1, g.CgKK};
+                        if (direct) {
+                            gemm<T>(s.groups, g.CgKK, cols, g.OCg, T(1), Wt, dY, T(0),
+                                    {dx, g.CgKK * g.HW, g.HW, 1});
+                        } else {
+                            gemm<T>(s.groups, g.CgKK, cols, g.OCg, T(1), Wt, dY, T(0),
+                                    {colg, g.CgKK * cols, cols, 1});
+                            col2im(dx, colg, s, oh0, oh1);
+                        }
+                    }
+                    first = false;
+                }
+            }
+        }
+    };
+    if (split_images(ngroups))
+        parallel_for(0, ngroups, 1, groups);
+    else
+        groups(0, ngroups);
+
+    // Partials added in group order, element by element (any split of elements gives the
+    // same bits).
+    if (ngroups > 1) {
+        auto reduce = [&](T* dst, const T* parts, int64_t size) {
+            parallel_for(0, size, int64_t(1) << 14, [&](int64_t i0, int64_t i1) {
+                for (int64_t q = 1; q < ngroups; ++q) {
+                    const T* p = parts + (q - 1) * size;
+                    for (int64_t i = i0; i < i1; ++i) dst[i] += p[i];
+                }
+            });
+        };
+        if (dweight) reduce(dweight, wpart.get(), wsize);
+        if (dbias) reduce(dbias, bpart.get(), s.OC);
+    }
+}
+
+template <typename T>
+void conv2d_forward_ref(T* out, const T* inp, const T* weight, const T* bias, const Conv2dShape& s) {
+    const Geometry g(s);
+    for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t oc = 0; oc < s.OC; ++oc) {
+            const int64_t c0 = (oc / g.OCg) * g.Cg;
+            for (int64_t oh = 0; oh < s.OH; ++oh)
+                for (int64_t ow = 0; ow < s.OW; ++ow) {
+                    T acc = bias ? bias[oc] : T(0);
+                    for (int64_t c = 0; c < g.Cg; ++c)
+                        for (int64_t kh = 0; kh < s.KH; ++kh) {
+                            const int64_t ih = oh * s.stride_h - s.pad_top + kh * s.dil_h;
+                            if (ih < 0 || ih >= s.H) continue;
+                            for (int64_t kw = 0; kw < s.KW; ++kw) {
+                                const int64_t iw = ow * s.stride_w - s.pad_left + kw * s.dil_w;
+                                if (iw < 0 || iw >= s.W) continue;
+                                acc += weight[((oc * g.Cg + c) * s.KH + kh) * s.KW + kw] *
+                                       inp[((n * s.C + c0 + c) * s.H + ih) * s.W + iw];
+                            }
+                        }
+                    out[((n * s.OC + oc) * s.OH + oh) * s.OW + ow] = acc;
+                }
+        }
+}
+
+template <typename T>
+void conv2d_backward_ref(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                         const Conv2dShape& s) {
+    const Geometry g(s);
+    if (dinp) zero(dinp, s.N * s.C * g.HW);
+    if (dweight) zero(dweight, s.OC * g.CgKK);
+    if (dbias) zero(dbias, s.OC);
+    for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t oc = 0; oc < s.OC; ++oc) {
+            const int64_t c0 = (oc / g.OCg) * g.Cg;
+            for (int64_t oh = 0; oh < s.OH; ++oh)
+                for (int64_t ow = 0; ow < s.OW; ++ow) {
+                    const T d = dout[((n * s.OC + oc) * s.OH + oh) * s.OW + ow];
+                    if (dbias) dbias[oc] += d;
+                    for (int64_t c = 0; c < g.Cg; ++c)
+                        for (int64_t kh = 0; kh < s.KH; ++kh) {
+                            const int64_t ih = oh * s.stride_h - s.pad_top + kh * s.dil_h;
+                            if (ih < 0 || ih >= s.H) continue;
+                            for (int64_t kw = 0; kw < s.KW; ++kw) {
+                                const int64_t iw = ow * s.stride_w - s.pad_left + kw * s.dil_w;
+                                if (iw < 0 || iw >= s.W) continue;
+                                const int64_t wi = ((oc * g.Cg + c) * s.KH + kh) * s.KW + kw;
+                                const int64_t xi = ((n * s.C + c0 + c) * s.H + ih) * s.W + iw;
+                                if (dweight) dweight[wi] += d * inp[xi];
+                                if (dinp) dinp[xi] += d * weight[wi];
+                            }
+                        }
+                }
+        }
+}
+
+#define FASTNN_CONV2D_INSTANTIATE(T)                                                                  \
+    template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&);            \
+    template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dShape&);   \
+    template void conv2d_forward_ref<T>(T*, const T*, const T*, const T*, const Conv2dShape&);        \
+    template void conv2d_backward_ref<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dShape&);
+FASTNN_CONV2D_INSTANTIATE(float)
+FASTNN_CONV2D_INSTANTIATE(double)
+#undef FASTNN_CONV2D_INSTANTIATE
+
+}  // namespace fastnn
