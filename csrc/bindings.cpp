@@ -184,6 +184,14 @@ bool same_shape(const py::array& a, const py::array& b) {
     return true;
 }
 
+// What require_state accepts, as a predicate: an ndarray of exactly dtype dt, C-contiguous,
+// aligned and writeable.
+bool optim_is_state(py::handle h, const py::dtype& dt) {
+    if (!py::isinstance<py::array>(h)) return false;
+    auto a = py::reinterpret_borrow<py::array>(h);
+    return a.dtype().equal(dt) && (a.flags() & py::array::c_style) && is_aligned(a) && a.writeable();
+}
+
 // One list of optimizer state: its argument name and value, and whether this call uses it
 // (an unused list is never read and may be None).
 struct OptimStateArg {
@@ -240,11 +248,22 @@ OptimArgs optim_args(const char* op, py::handle params_h, py::handle grads_h,
     std::vector<Span> written;  // byte spans of the non-empty arrays the kernel writes
     written.reserve(n * (1 + states.size()));
     std::vector<py::array> grad_arrays(n);
+    const py::dtype f32 = py::dtype::of<float>(), f64 = py::dtype::of<double>();
     for (size_t i = 0; i < n; ++i) {
-        py::array p = require_float_array(op, optim_item("params", i).c_str(), params.items[i]);
-        p = require_state(op, optim_item("params", i).c_str(), p, p.dtype());
-        py::array g = require_float_array(op, optim_item("grads", i).c_str(), grads.items[i]);
+        // The checks run twice only on failure: first as cheap predicates, then through the
+        // common.h helpers, which build the messages (names are never built on success).
+        py::handle ph = params.items[i];
+        py::array p;
+        if (optim_is_state(ph, f32) || optim_is_state(ph, f64)) {
+            p = py::reinterpret_borrow<py::array>(ph);
+        } else {
+            p = require_float_array(op, optim_item("params", i).c_str(), ph);
+            p = require_state(op, optim_item("params", i).c_str(), p, p.dtype());
+        }
         const py::dtype dt = p.dtype();
+        py::handle gh = grads.items[i];
+        py::array g = py::isinstance<py::array>(gh) ? py::reinterpret_borrow<py::array>(gh)
+                                                    : require_float_array(op, optim_item("grads", i).c_str(), gh);
         auto check_shape = [&](const py::array& a, const char* list) {
             if (!same_shape(a, p)) {
                 throw py::value_error(op_prefix(op) + optim_item(list, i) + " has shape " + shape_str(a) +
@@ -252,6 +271,7 @@ OptimArgs optim_args(const char* op, py::handle params_h, py::handle grads_h,
             }
         };
         if (!g.dtype().equal(dt)) {
+            require_float(op, optim_item("grads", i).c_str(), g);
             require_same_dtype(op, optim_item("params", i).c_str(), p, optim_item("grads", i).c_str(), g);
         }
         check_shape(g, "grads");
@@ -263,7 +283,9 @@ OptimArgs optim_args(const char* op, py::handle params_h, py::handle grads_h,
         size_t k = 0;
         for (const OptimStateArg& s : states) {
             if (s.used) {
-                py::array a = require_state(op, optim_item(s.name, i).c_str(), seqs[k].items[i], dt);
+                py::handle h = seqs[k].items[i];
+                py::array a = optim_is_state(h, dt) ? py::reinterpret_borrow<py::array>(h)
+                                                    : require_state(op, optim_item(s.name, i).c_str(), h, dt);
                 check_shape(a, s.name);
                 t.state[k] = a.mutable_data();
                 if (t.n) written.push_back({uintptr_t(a.data()), uintptr_t(a.data()) + a.nbytes(), s.name, i});
