@@ -303,3 +303,170 @@ TOLERANCES.update({
     ("conv2d_backward", np.dtype(np.float32)): Tol(lam=4.0, n_extra=1),
     ("conv2d_backward", np.dtype(np.float64)): Tol(lam=8.0, n_extra=2),
 })
+
+# ---- optim ----
+# Optimizer updates: float64 transcriptions of the algorithm boxes in torch.optim's
+# documentation (SGD, Adam/AdamW, RMSprop, Adagrad), one parameter at a time, run for a
+# list of per-step gradients. Each returns (state, scale): `state` maps "param" and each
+# state array's name to its final float64 value; `scale` maps the same names to the
+# tolerance scale of that array: the sum over the steps of the magnitudes the step rounds
+# at, i.e. the same recursion evaluated on absolute values (|g| for g, |p| for p), so
+# cancellation in a signed running average cannot hide the size of its rounding errors.
+
+def _grad64(g, p, sp, maximize, weight_decay):
+    """The gradient every torch optimizer starts from, and its magnitude bound. With weight
+    decay the gradient reads the parameter, whose error so far is bounded in proportion to
+    |p| + sp (sp: the parameter's scale accumulated over the earlier steps), so that error
+    reaches the states through the gradient's magnitude."""
+    g = -_as64(g) if maximize else _as64(g)
+    if weight_decay != 0:
+        return g + weight_decay * p, np.abs(g) + weight_decay * (np.abs(p) + sp)
+    return g, np.abs(g)
+
+
+def _lerp64(a, b, w):
+    return a + w * (b - a)
+
+
+def sgd_ref(param, grads, *, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+            maximize=False):
+    """torch.optim.SGD for len(grads) steps from a fresh momentum buffer."""
+    p = _as64(param).copy()
+    buf = bufm = None
+    sp, sb = np.zeros_like(p), np.zeros_like(p)
+    for g_in in grads:
+        g, gm = _grad64(g_in, p, sp, maximize, weight_decay)
+        if momentum != 0:
+            if buf is None:
+                buf, bufm = g.copy(), gm.copy()
+            else:
+                buf = momentum * buf + (1 - dampening) * g
+                bufm = momentum * bufm + abs(1 - dampening) * gm
+            sb += bufm
+            if nesterov:
+                g, gm = g + momentum * buf, gm + momentum * bufm
+            else:
+                g, gm = buf, bufm
+        sp += np.abs(p) + lr * gm
+        p = p - lr * g
+    state, scale = {"param": p}, {"param": sp}
+    if momentum != 0:
+        state["momentum_buffer"], scale["momentum_buffer"] = buf, sb
+    return state, scale
+
+
+def adam_ref(param, grads, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+             amsgrad=False, maximize=False, decoupled_weight_decay=False):
+    """torch.optim.Adam (AdamW when decoupled_weight_decay) for len(grads) steps from zero
+    state, steps numbered from 1."""
+    p = _as64(param).copy()
+    m, v, vmax, mm = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    sp, sm, sv, svmax = (np.zeros_like(p) for _ in range(4))
+    for t, g_in in enumerate(grads, start=1):
+        if decoupled_weight_decay:
+            p = p * (1 - lr * weight_decay)
+            g, gm = _grad64(g_in, p, sp, maximize, 0.0)
+        else:
+            g, gm = _grad64(g_in, p, sp, maximize, weight_decay)
+        m = _lerp64(m, g, 1 - beta1)
+        mm = beta1 * mm + (1 - beta1) * gm
+        v = beta2 * v + (1 - beta2) * g * g
+        if amsgrad:
+            vmax = np.maximum(vmax, v)
+        vu = vmax if amsgrad else v
+        step_size = lr / (1 - beta1 ** t)
+        denom = np.sqrt(vu) / math.sqrt(1 - beta2 ** t) + eps
+        sp += np.abs(p) + step_size * mm / denom
+        sm += mm
+        sv += v
+        svmax += vmax
+        p = p - step_size * m / denom
+    state = {"param": p, "exp_avg": m, "exp_avg_sq": v}
+    scale = {"param": sp, "exp_avg": sm, "exp_avg_sq": sv}
+    if amsgrad:
+        state["max_exp_avg_sq"], scale["max_exp_avg_sq"] = vmax, svmax
+    return state, scale
+
+
+def rmsprop_ref(param, grads, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                centered=False, maximize=False):
+    """torch.optim.RMSprop for len(grads) steps from zero state."""
+    p = _as64(param).copy()
+    sq, ga, gam, buf, bufm = (np.zeros_like(p) for _ in range(5))
+    sp, ssq, sga, sbuf = (np.zeros_like(p) for _ in range(4))
+    for g_in in grads:
+        g, gm = _grad64(g_in, p, sp, maximize, weight_decay)
+        sq = alpha * sq + (1 - alpha) * g * g
+        if centered:
+            ga = _lerp64(ga, g, 1 - alpha)
+            gam = alpha * gam + (1 - alpha) * gm
+            avg = np.sqrt(sq - ga * ga) + eps
+            # sq - ga^2 rounds at the size of sq + ga^2; its square root turns that into a
+            # relative error of avg amplified by (sq + ga^2) / (sq - ga^2).
+            amp = (sq + ga * ga) / (sq - ga * ga)
+        else:
+            avg = np.sqrt(sq) + eps
+            amp = 1.0
+        if momentum > 0:
+            buf = momentum * buf + g / avg
+            bufm = momentum * bufm + amp * gm / avg
+            upd, updm = buf, bufm
+        else:
+            upd, updm = g / avg, amp * gm / avg
+        sp += np.abs(p) + lr * updm
+        ssq += sq
+        sga += gam
+        sbuf += bufm
+        p = p - lr * upd
+    state, scale = {"param": p, "square_avg": sq}, {"param": sp, "square_avg": ssq}
+    if centered:
+        state["grad_avg"], scale["grad_avg"] = ga, sga
+    if momentum > 0:
+        state["momentum_buffer"], scale["momentum_buffer"] = buf, sbuf
+    return state, scale
+
+
+def adagrad_ref(param, grads, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
+                maximize=False, initial_accumulator_value=0.0):
+    """torch.optim.Adagrad for len(grads) steps, steps numbered from 1."""
+    p = _as64(param).copy()
+    s = np.full_like(p, initial_accumulator_value)
+    sp, ss = np.zeros_like(p), np.zeros_like(p)
+    for t, g_in in enumerate(grads, start=1):
+        g, gm = _grad64(g_in, p, sp, maximize, weight_decay)
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s = s + g * g
+        std = np.sqrt(s) + eps
+        sp += np.abs(p) + clr * gm / std
+        ss += s
+        p = p - clr * g / std
+    return {"param": p, "state_sum": s}, {"param": sp, "state_sum": ss}
+
+
+# Tolerances (tol = u * (rtol * |expected| + atol * scale), scale from the *_ref above).
+# Each step of each kernel rounds every quantity a bounded number of times, each rounding
+# at most u relative to a magnitude the scale includes (the scale sums, over the steps,
+# |p| and the absolute-value recursion of every state and of the update), so the error is
+# bounded by u * (roundings per step) * scale to first order; rtol = 1 is the rounding of
+# the stored result. Roundings per step on the longest chain, scalars rounded to float32
+# included: SGD 9 (decay product and sum, two momentum products and their sum, the Nesterov
+# product and sum, lr * g, the subtraction), Adagrad 8 (decay 2, square and sum, sqrt, +eps,
+# division, step product and sum), Adam 14 (decay 2, lerp 3, second moment 4, sqrt, bias
+# division, +eps, division, step product and sum), RMSprop 14 (decay 2, square average 4,
+# centered lerp 3 and subtraction, sqrt, +eps, division, momentum 2, step product and sum).
+# The centered RMSprop scale also carries the conditioning of sqrt(sq - ga^2). Measured
+# worst case over the tests' option combinations, 10 steps, ~20k elements: 1.7 (float32),
+# 1.1 (float64) in these units: well inside the bound. In float64 the oracle rounds at the
+# same level as the kernel, so the bounds double. A misplaced eps (inside the square
+# root) or a missing bias correction errs by orders of magnitude more whenever eps is not
+# negligible, which is why the tests also run a large eps.
+TOLERANCES.update({
+    ("sgd_step_", np.dtype(np.float32)): Rel(rtol=1.0, atol=9.0),
+    ("sgd_step_", np.dtype(np.float64)): Rel(rtol=2.0, atol=18.0),
+    ("adam_step_", np.dtype(np.float32)): Rel(rtol=1.0, atol=14.0),
+    ("adam_step_", np.dtype(np.float64)): Rel(rtol=2.0, atol=28.0),
+    ("rmsprop_step_", np.dtype(np.float32)): Rel(rtol=1.0, atol=14.0),
+    ("rmsprop_step_", np.dtype(np.float64)): Rel(rtol=2.0, atol=28.0),
+    ("adagrad_step_", np.dtype(np.float32)): Rel(rtol=1.0, atol=8.0),
+    ("adagrad_step_", np.dtype(np.float64)): Rel(rtol=2.0, atol=16.0),
+})

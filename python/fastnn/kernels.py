@@ -347,3 +347,165 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     if dx is not None and input.ndim == 3:
         dx = dx[0]
     return dx, dw, db
+
+
+# ---- optim ----
+# In-place optimizer updates over a list of parameters, one fused multi-threaded pass per
+# call, following torch.optim's update rules operation for operation. The caller owns and
+# initialises the state (zeros, as torch.optim does, unless noted) and keeps step counts.
+# Common contract of every *_step_ function:
+#   - params and every state array used: numpy.ndarray, float32 or float64, C-contiguous,
+#     aligned and writeable (else TypeError: they are updated in place and never copied);
+#     each state array has its parameter's shape and dtype. Parameters of different dtypes
+#     may share a list; each parameter's arrays share its dtype.
+#   - grads: arrays of each parameter's shape and dtype, any strides (a strided or
+#     misaligned grad, or one sharing memory with an updated array, is read from a copy).
+#   - All lists have one entry per parameter (ValueError otherwise); no two updated arrays
+#     may share memory (ValueError).
+#   - Every argument is checked before anything is written: on any error nothing changes.
+#   - Each element is updated independently: results do not depend on the thread count.
+
+__all__ += ["sgd_step_", "adam_step_", "rmsprop_step_", "adagrad_step_"]
+
+
+def sgd_step_(params, grads, momentum_buffers, *, lr=1e-3, momentum=0.0, dampening=0.0,
+              nesterov=False, weight_decay=0.0, maximize=False, first_step=False):
+    """One step of :class:`torch.optim.SGD` over a list of parameters, in place.
+
+    For each parameter ``p`` with gradient ``g``::
+
+        g = -g if maximize else g
+        g = g + weight_decay * p                     (when weight_decay != 0)
+        if momentum != 0:
+            b = g if first_step else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        p = p - lr * g
+
+    Args:
+        params: list or tuple of parameter arrays (overwritten).
+        grads: list or tuple of gradients, one per parameter (read only).
+        momentum_buffers: list or tuple of momentum buffers ``b`` (overwritten); ignored
+            and may be ``None`` when ``momentum == 0``.
+        lr, momentum, dampening, nesterov, weight_decay, maximize: as torch.optim.SGD.
+        first_step: ``True`` when the momentum buffers are fresh (the parameter's first
+            update): each buffer is set to the gradient, undamped, and its old contents are
+            never read, so ``np.empty_like`` buffers will do. A bool for all parameters or a
+            list/tuple of one bool per parameter. Ignored when ``momentum == 0``.
+
+    Raises:
+        TypeError: a list is not a list/tuple; an array of the wrong type, dtype or layout;
+            a buffer list is ``None`` although ``momentum != 0``.
+        ValueError: mismatched list lengths or shapes, shared memory, or an invalid
+            hyper-parameter (``lr``, ``momentum`` or ``weight_decay`` negative; ``nesterov``
+            without positive momentum and zero dampening), worded as torch.optim's.
+    """
+    _C.sgd_step_(params, grads, momentum_buffers, float(lr), float(momentum), float(dampening),
+                 float(weight_decay), bool(nesterov), bool(maximize), first_step)
+
+
+def adam_step_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr=1e-3,
+               beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
+               maximize=False, decoupled_weight_decay=False):
+    """One step of :class:`torch.optim.Adam` (or, with ``decoupled_weight_decay=True``,
+    :class:`torch.optim.AdamW`) over a list of parameters, in place.
+
+    For each parameter ``p`` with gradient ``g`` and step number ``t``::
+
+        g = -g if maximize else g
+        if decoupled_weight_decay: p = p * (1 - lr * weight_decay)     (AdamW)
+        else:                      g = g + weight_decay * p            (when weight_decay != 0)
+        m = lerp(m, g, 1 - beta1)
+        v = beta2 * v + (1 - beta2) * g * g
+        if amsgrad: vmax = max(vmax, v); v_used = vmax    (the raw v, not bias-corrected)
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v_used) / sqrt(1 - beta2**t) + eps)
+
+    ``eps`` is added outside the square root, after bias-correcting it, as torch does.
+
+    Args:
+        params: list or tuple of parameter arrays (overwritten).
+        grads: list or tuple of gradients (read only).
+        exp_avgs, exp_avg_sqs: first and second moments ``m``, ``v`` (overwritten; start
+            at zeros).
+        max_exp_avg_sqs: ``vmax`` per parameter (overwritten; start at zeros) when
+            ``amsgrad``; otherwise ignored and may be ``None``.
+        steps: the step number ``t`` of this update, counted from 1 (torch's ``state["step"]``
+            after its increment): an int shared by all parameters, or a list/tuple of one
+            int per parameter. The caller keeps and increments the counts.
+        lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay: as
+            torch.optim.Adam (``betas=(beta1, beta2)``).
+
+    Raises:
+        TypeError: as :func:`sgd_step_`; ``steps`` not an int or a list/tuple of ints.
+        ValueError: mismatched lengths or shapes, shared memory, a step below 1, or an
+            invalid hyper-parameter (negative ``lr``, ``eps`` or ``weight_decay``; a beta
+            outside ``[0, 1)``), worded as torch.optim's.
+    """
+    _C.adam_step_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, float(lr),
+                  float(beta1), float(beta2), float(eps), float(weight_decay), bool(amsgrad),
+                  bool(maximize), bool(decoupled_weight_decay))
+
+
+def rmsprop_step_(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr=1e-2,
+                  alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                  maximize=False):
+    """One step of :class:`torch.optim.RMSprop` over a list of parameters, in place.
+
+    For each parameter ``p`` with gradient ``g``::
+
+        g = -g if maximize else g
+        g = g + weight_decay * p                     (when weight_decay != 0)
+        s = alpha * s + (1 - alpha) * g * g
+        if centered: a = lerp(a, g, 1 - alpha); avg = sqrt(s - a * a) + eps
+        else:        avg = sqrt(s) + eps
+        if momentum > 0: b = momentum * b + g / avg; p = p - lr * b
+        else:            p = p - lr * g / avg
+
+    Args:
+        params: list or tuple of parameter arrays (overwritten).
+        grads: list or tuple of gradients (read only).
+        square_avgs: ``s`` per parameter (overwritten; start at zeros).
+        grad_avgs: ``a`` per parameter (overwritten; start at zeros) when ``centered``;
+            otherwise ignored and may be ``None``.
+        momentum_buffers: ``b`` per parameter (overwritten; start at zeros) when
+            ``momentum > 0``; otherwise ignored and may be ``None``.
+        lr, alpha, eps, weight_decay, momentum, centered, maximize: as torch.optim.RMSprop.
+
+    Raises:
+        TypeError: as :func:`sgd_step_`.
+        ValueError: mismatched lengths or shapes, shared memory, or an invalid
+            hyper-parameter (negative ``lr``, ``eps``, ``momentum``, ``weight_decay`` or
+            ``alpha``), worded as torch.optim's.
+    """
+    _C.rmsprop_step_(params, grads, square_avgs, grad_avgs, momentum_buffers, float(lr),
+                     float(alpha), float(eps), float(weight_decay), float(momentum),
+                     bool(centered), bool(maximize))
+
+
+def adagrad_step_(params, grads, state_sums, steps, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                  eps=1e-10, maximize=False):
+    """One step of :class:`torch.optim.Adagrad` over a list of parameters, in place.
+
+    For each parameter ``p`` with gradient ``g`` and step number ``t``::
+
+        g = -g if maximize else g
+        g = g + weight_decay * p                     (when weight_decay != 0)
+        s = s + g * g
+        p = p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
+
+    Args:
+        params: list or tuple of parameter arrays (overwritten).
+        grads: list or tuple of gradients (read only).
+        state_sums: ``s`` per parameter (overwritten); start at
+            ``initial_accumulator_value`` (torch's default 0), which the caller fills in.
+        steps: the step number ``t`` counted from 1, an int or one int per parameter, as in
+            :func:`adam_step_`.
+        lr, lr_decay, weight_decay, eps, maximize: as torch.optim.Adagrad.
+
+    Raises:
+        TypeError: as :func:`adam_step_`.
+        ValueError: mismatched lengths or shapes, shared memory, a step below 1, or an
+            invalid hyper-parameter (negative ``lr``, ``lr_decay``, ``weight_decay`` or
+            ``eps``), worded as torch.optim's.
+    """
+    _C.adagrad_step_(params, grads, state_sums, steps, float(lr), float(lr_decay),
+                     float(weight_decay), float(eps), bool(maximize))
