@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "cpu.h"
 #include "gemm/gemm.h"
 #include "parallel.h"
+#include "pool.h"
 
 #ifndef FASTNN_VERSION
 #define FASTNN_VERSION "0+unknown"
@@ -154,6 +156,259 @@ CpuCapability capability_from(const std::string& name) {
     return cap;
 }
 
+// ---- pool ----
+
+// Leading dimensions ((N, C) or (C,)) and plane size of a pooling input or input_shape:
+// 3-D or 4-D, a batch of 0 allowed, C, H, W >= 1 (torch's rule).
+struct PoolShape {
+    std::vector<int64_t> lead;  // (N, C) or (C,)
+    int64_t P = 0, H = 0, W = 0;
+};
+
+PoolShape pool_shape(const char* op, const char* name, const std::vector<int64_t>& shape) {
+    const size_t d = shape.size();
+    bool ok = d == 3 || d == 4;
+    for (size_t i = (d == 4 ? 1 : 0); ok && i < d; ++i) ok = shape[i] >= 1;
+    if (ok && d == 4) ok = shape[0] >= 0;
+    if (!ok) {
+        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(shape) +
+                              "; expected (N, C, H, W) or (C, H, W) with C, H, W >= 1");
+    }
+    PoolShape s;
+    s.lead.assign(shape.begin(), shape.end() - 2);
+    s.P = 1;
+    for (int64_t v : s.lead) s.P *= v;
+    s.H = shape[d - 2];
+    s.W = shape[d - 1];
+    return s;
+}
+
+std::vector<int64_t> pool_dims(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
+
+// input_shape of a backward: a tuple or list of ints.
+std::vector<int64_t> pool_shape_arg(const char* op, py::handle h) {
+    if (!py::isinstance<py::tuple>(h) && !py::isinstance<py::list>(h)) {
+        throw py::type_error(op_prefix(op) + "input_shape must be a tuple of ints");
+    }
+    std::vector<int64_t> shape;
+    for (py::handle v : h) {
+        if (!py::isinstance<py::int_>(v)) throw py::type_error(op_prefix(op) + "input_shape must be a tuple of ints");
+        shape.push_back(v.cast<int64_t>());
+    }
+    return shape;
+}
+
+std::vector<int64_t> pool_out_shape(std::vector<int64_t> lead, int64_t h, int64_t w) {
+    lead.push_back(h);
+    lead.push_back(w);
+    return lead;
+}
+
+std::string pool_pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
+
+// Checks the window parameters and computes the output plane, as torch does:
+// kernel_size, stride, dilation >= 1; 0 <= padding <= kernel_size / 2; output size >= 1.
+PoolGeometry pool_geometry(const char* op, const PoolShape& s, int64_t kh, int64_t kw, int64_t sh,
+                           int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, bool ceil_mode) {
+    auto bad = [&](const std::string& what) { return py::value_error(op_prefix(op) + what); };
+    if (kh < 1 || kw < 1) throw bad("kernel_size must be positive, got " + pool_pair_str(kh, kw));
+    if (sh < 1 || sw < 1) throw bad("stride must be positive, got " + pool_pair_str(sh, sw));
+    if (dh < 1 || dw < 1) throw bad("dilation must be positive, got " + pool_pair_str(dh, dw));
+    if (ph < 0 || pw < 0) throw bad("padding must be non-negative, got " + pool_pair_str(ph, pw));
+    if (ph > kh / 2 || pw > kw / 2) {
+        throw bad("pad should be at most half of kernel size, but got padding=" + pool_pair_str(ph, pw) +
+                  " and kernel_size=" + pool_pair_str(kh, kw));
+    }
+    PoolGeometry g;
+    g.P = s.P;
+    g.H = s.H;
+    g.W = s.W;
+    g.KH = kh; g.KW = kw; g.SH = sh; g.SW = sw; g.PH = ph; g.PW = pw; g.DH = dh; g.DW = dw;
+    g.OH = pool_output_size(s.H, kh, sh, ph, dh, ceil_mode);
+    g.OW = pool_output_size(s.W, kw, sw, pw, dw, ceil_mode);
+    if (g.OH < 1 || g.OW < 1) {
+        throw bad("input plane " + pool_pair_str(s.H, s.W) + " gives output size " + pool_pair_str(g.OH, g.OW) +
+                  " with kernel_size=" + pool_pair_str(kh, kw) + ", stride=" + pool_pair_str(sh, sw) + ", padding=" +
+                  pool_pair_str(ph, pw) + ", dilation=" + pool_pair_str(dh, dw) + "; output size is too small");
+    }
+    return g;
+}
+
+// A contiguous float input of a pooling op and its shape.
+std::pair<py::array, PoolShape> pool_input(const char* op, const char* name, py::handle h) {
+    py::array x = require_float_array(op, name, h);
+    PoolShape s = pool_shape(op, name, pool_dims(x));
+    require_contiguous(op, name, x);
+    return {x, s};
+}
+
+// grad_output of a pooling backward: a contiguous float array of the output's shape.
+py::array pool_grad_output(const char* op, py::handle h, const std::vector<int64_t>& expected) {
+    py::array g = require_float_array(op, "grad_output", h);
+    if (pool_dims(g) != expected) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(g) + ", expected " +
+                              shape_str(expected));
+    }
+    require_contiguous(op, "grad_output", g);
+    return g;
+}
+
+py::object max_pool2d_binding(py::handle x_h, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                              int64_t pw, int64_t dh, int64_t dw, bool ceil_mode, bool return_indices) {
+    const char* op = "max_pool2d";
+    auto [x, s] = pool_input(op, "input", x_h);
+    const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode);
+    const std::vector<int64_t> oshape = pool_out_shape(s.lead, g.OH, g.OW);
+    py::array out(x.dtype(), oshape);
+    py::array_t<int64_t> ind;
+    if (return_indices) ind = py::array_t<int64_t>(oshape);
+    int64_t* ip = return_indices ? ind.mutable_data() : nullptr;
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* xp = static_cast<const T*>(x.data());
+        T* op_ = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        max_pool2d_forward<T>(op_, ip, xp, g);
+    });
+    if (return_indices) return py::make_tuple(out, ind);
+    return std::move(out);
+}
+
+py::array max_pool2d_backward_binding(py::handle go_h, py::handle ind_h, py::handle shape_h) {
+    const char* op = "max_pool2d_backward";
+    const std::vector<int64_t> input_shape = pool_shape_arg(op, shape_h);
+    const PoolShape s = pool_shape(op, "input_shape", input_shape);
+    py::array go = require_float_array(op, "grad_output", go_h);
+    if (go.ndim() != static_cast<py::ssize_t>(input_shape.size()) ||
+        !std::equal(s.lead.begin(), s.lead.end(), go.shape())) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(go) +
+                              ", which does not match input_shape " + shape_str(input_shape) +
+                              " in its leading dimensions");
+    }
+    require_contiguous(op, "grad_output", go);
+    py::array ind = require_ndarray(op, "indices", ind_h);
+    if (!ind.dtype().equal(py::dtype::of<int64_t>())) {
+        throw py::type_error(op_prefix(op) + "indices has dtype " + std::string(py::str(ind.dtype())) +
+                             ", expected int64");
+    }
+    if (pool_dims(ind) != pool_dims(go)) {
+        throw py::value_error(op_prefix(op) + "indices has shape " + shape_str(ind) + " but grad_output has shape " +
+                              shape_str(go));
+    }
+    require_contiguous(op, "indices", ind);
+    const int64_t OHW = go.ndim() ? go.shape(go.ndim() - 2) * go.shape(go.ndim() - 1) : 0;
+    py::array dx(go.dtype(), input_shape);
+    bool ok = true;
+    dispatch_float(go, [&](auto t) {
+        using T = decltype(t);
+        const T* gp = static_cast<const T*>(go.data());
+        const int64_t* ip = static_cast<const int64_t*>(ind.data());
+        T* dp = static_cast<T*>(dx.mutable_data());
+        py::gil_scoped_release nogil;
+        ok = max_pool2d_backward<T>(dp, gp, ip, s.P, s.H * s.W, OHW);
+    });
+    if (!ok) {
+        throw py::index_error(op_prefix(op) + "indices holds a value outside [0, " + std::to_string(s.H * s.W) +
+                              ") for input planes of " + pool_pair_str(s.H, s.W));
+    }
+    return dx;
+}
+
+py::array avg_pool2d_binding(py::handle x_h, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                             int64_t pw, bool ceil_mode, bool count_include_pad, int64_t divisor_override) {
+    const char* op = "avg_pool2d";
+    auto [x, s] = pool_input(op, "input", x_h);
+    if (divisor_override < 0) throw py::value_error(op_prefix(op) + "divisor_override must be positive");
+    const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode);
+    py::array out(x.dtype(), pool_out_shape(s.lead, g.OH, g.OW));
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* xp = static_cast<const T*>(x.data());
+        T* op_ = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        avg_pool2d_forward<T>(op_, xp, g, count_include_pad, divisor_override);
+    });
+    return out;
+}
+
+py::array avg_pool2d_backward_binding(py::handle go_h, py::handle shape_h, int64_t kh,
+                                      int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, bool ceil_mode,
+                                      bool count_include_pad, int64_t divisor_override) {
+    const char* op = "avg_pool2d_backward";
+    const std::vector<int64_t> input_shape = pool_shape_arg(op, shape_h);
+    const PoolShape s = pool_shape(op, "input_shape", input_shape);
+    if (divisor_override < 0) throw py::value_error(op_prefix(op) + "divisor_override must be positive");
+    const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode);
+    py::array go = pool_grad_output(op, go_h, pool_out_shape(s.lead, g.OH, g.OW));
+    py::array dx(go.dtype(), input_shape);
+    dispatch_float(go, [&](auto t) {
+        using T = decltype(t);
+        const T* gp = static_cast<const T*>(go.data());
+        T* dp = static_cast<T*>(dx.mutable_data());
+        py::gil_scoped_release nogil;
+        avg_pool2d_backward<T>(dp, gp, g, count_include_pad, divisor_override);
+    });
+    return dx;
+}
+
+py::array adaptive_avg_pool2d_binding(py::handle x_h, int64_t oh, int64_t ow) {
+    const char* op = "adaptive_avg_pool2d";
+    auto [x, s] = pool_input(op, "input", x_h);
+    if (oh < 0 || ow < 0) {
+        throw py::value_error(op_prefix(op) + "output_size must be non-negative, got " + pool_pair_str(oh, ow));
+    }
+    py::array out(x.dtype(), pool_out_shape(s.lead, oh, ow));
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* xp = static_cast<const T*>(x.data());
+        T* op_ = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        adaptive_avg_pool2d_forward<T>(op_, xp, s.P, s.H, s.W, oh, ow);
+    });
+    return out;
+}
+
+py::array adaptive_avg_pool2d_backward_binding(py::handle go_h, py::handle shape_h) {
+    const char* op = "adaptive_avg_pool2d_backward";
+    const std::vector<int64_t> input_shape = pool_shape_arg(op, shape_h);
+    const PoolShape s = pool_shape(op, "input_shape", input_shape);
+    py::array go = require_float_array(op, "grad_output", go_h);
+    if (go.ndim() != static_cast<py::ssize_t>(input_shape.size()) ||
+        !std::equal(s.lead.begin(), s.lead.end(), go.shape())) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(go) +
+                              ", which does not match input_shape " + shape_str(input_shape) +
+                              " in its leading dimensions");
+    }
+    require_contiguous(op, "grad_output", go);
+    const int64_t oh = go.shape(go.ndim() - 2), ow = go.shape(go.ndim() - 1);
+    py::array dx(go.dtype(), input_shape);
+    dispatch_float(go, [&](auto t) {
+        using T = decltype(t);
+        const T* gp = static_cast<const T*>(go.data());
+        T* dp = static_cast<T*>(dx.mutable_data());
+        py::gil_scoped_release nogil;
+        adaptive_avg_pool2d_backward<T>(dp, gp, s.P, s.H, s.W, oh, ow);
+    });
+    return dx;
+}
+
+void bind_pool(py::module_& m) {
+    m.def("max_pool2d", &max_pool2d_binding, py::arg("input"), py::arg("kh"), py::arg("kw"), py::arg("sh"),
+          py::arg("sw"), py::arg("ph"), py::arg("pw"), py::arg("dh"), py::arg("dw"), py::arg("ceil_mode"),
+          py::arg("return_indices"));
+    m.def("max_pool2d_backward", &max_pool2d_backward_binding, py::arg("grad_output"), py::arg("indices"),
+          py::arg("input_shape"));
+    m.def("avg_pool2d", &avg_pool2d_binding, py::arg("input"), py::arg("kh"), py::arg("kw"), py::arg("sh"),
+          py::arg("sw"), py::arg("ph"), py::arg("pw"), py::arg("ceil_mode"), py::arg("count_include_pad"),
+          py::arg("divisor_override"));
+    m.def("avg_pool2d_backward", &avg_pool2d_backward_binding, py::arg("grad_output"), py::arg("input_shape"),
+          py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("ph"), py::arg("pw"),
+          py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"));
+    m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d_binding, py::arg("input"), py::arg("oh"), py::arg("ow"));
+    m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward_binding, py::arg("grad_output"),
+          py::arg("input_shape"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -195,4 +450,6 @@ PYBIND11_MODULE(_C, m) {
         return fma_peak_flops(fp64, seconds);
     }, py::arg("fp64") = false, py::arg("seconds") = 0.2,
        "Measured peak FLOP/s of the active code path on get_num_threads() threads.");
+
+    bind_pool(m);
 }

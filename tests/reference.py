@@ -186,3 +186,156 @@ def assert_grad_matches(analytic, f, x, g, *, eps=1e-6, rtol=1e-6, atol=1e-7):
     of order one both stay below 1e-7."""
     num = numerical_grad(f, x, g, eps)
     np.testing.assert_allclose(analytic, num, rtol=rtol, atol=atol)
+
+
+# ---- pool ----
+# Pooling oracles, written per output position straight from torch's definitions, vectorised
+# over the planes (every leading dimension). Inputs (..., H, W); any float dtype, computed
+# in float64.
+
+def pool_output_size(n, k, s, p, d, ceil_mode):
+    """torch's output length: floor or ceil of (n + 2p - d(k-1) - 1) / s, plus one, less one
+    when ceil_mode would start the last window in the right padding."""
+    num = n + 2 * p - d * (k - 1) - 1
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def max_pool2d_ref(x, k, s, p, d, ceil_mode):
+    """(out, indices): the window maximum (the first one in row-major window order; a NaN
+    replaces any running maximum, so the last NaN wins) and its flat offset h*W + w in the
+    plane. Padding is never a candidate. k, s, p, d are (h, w) pairs."""
+    x = _as64(x)
+    H, W = x.shape[-2:]
+    OH = pool_output_size(H, k[0], s[0], p[0], d[0], ceil_mode)
+    OW = pool_output_size(W, k[1], s[1], p[1], d[1], ceil_mode)
+    lead = x.shape[:-2]
+    out = np.empty(lead + (OH, OW))
+    ind = np.empty(lead + (OH, OW), dtype=np.int64)
+    for oh in range(OH):
+        for ow in range(OW):
+            m = np.full(lead, -np.inf)
+            mi = None
+            for kh in range(k[0]):
+                ih = oh * s[0] - p[0] + kh * d[0]
+                for kw in range(k[1]):
+                    iw = ow * s[1] - p[1] + kw * d[1]
+                    if not (0 <= ih < H and 0 <= iw < W):
+                        continue
+                    v = x[..., ih, iw]
+                    if mi is None:  # the first in-range element starts the scan
+                        mi = np.full(lead, ih * W + iw, dtype=np.int64)
+                    take = (v > m) | np.isnan(v)
+                    m = np.where(take, v, m)
+                    mi = np.where(take, ih * W + iw, mi)
+            out[..., oh, ow] = m
+            ind[..., oh, ow] = mi
+    return out, ind
+
+
+def max_pool2d_backward_ref(g, indices, input_shape):
+    """grad_input[plane, indices[plane, o]] += g[plane, o], in float64."""
+    H, W = input_shape[-2:]
+    gi = np.zeros((int(np.prod(input_shape[:-2])), H * W))
+    g2 = _as64(g).reshape(gi.shape[0], -1)
+    i2 = np.asarray(indices).reshape(gi.shape[0], -1)
+    for plane in range(gi.shape[0]):
+        np.add.at(gi[plane], i2[plane], g2[plane])
+    return gi.reshape(input_shape)
+
+
+def max_pool2d_backward_scale(g, indices, input_shape):
+    """(m - 1) * sum |g| over the m outputs that feed each input element: what the rounding
+    error of an m-term float sum is bounded by (first order; see TOLERANCES)."""
+    H, W = input_shape[-2:]
+    n = int(np.prod(input_shape[:-2]))
+    total, count = np.zeros((n, H * W)), np.zeros((n, H * W))
+    g2, i2 = np.abs(_as64(g)).reshape(n, -1), np.asarray(indices).reshape(n, -1)
+    for plane in range(n):
+        np.add.at(total[plane], i2[plane], g2[plane])
+        np.add.at(count[plane], i2[plane], 1.0)
+    return (np.maximum(count - 1, 0) * total).reshape(input_shape)
+
+
+def avg_pool2d_windows(H, W, k, s, p, ceil_mode, count_include_pad, divisor_override):
+    """[(oh, ow, h0, h1, w0, w1, divisor)] for avg_pool2d, torch's rule: the window
+    [h0, h0 + k) is first clipped to the padded edge H + p (that size is the divisor with
+    count_include_pad), then to the input."""
+    OH = pool_output_size(H, k[0], s[0], p[0], 1, ceil_mode)
+    OW = pool_output_size(W, k[1], s[1], p[1], 1, ceil_mode)
+    wins = []
+    for oh in range(OH):
+        for ow in range(OW):
+            h0, w0 = oh * s[0] - p[0], ow * s[1] - p[1]
+            h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
+            padded = (h1 - h0) * (w1 - w0)
+            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, H), min(w1, W)
+            div = divisor_override or (padded if count_include_pad else (h1 - h0) * (w1 - w0))
+            wins.append((oh, ow, h0, h1, w0, w1, div))
+    return OH, OW, wins
+
+
+def adaptive_avg_pool2d_windows(H, W, OH, OW):
+    """torch's adaptive windows: rows floor(i*H/OH) to ceil((i+1)*H/OH), likewise columns."""
+    wins = []
+    for i in range(OH):
+        h0, h1 = (i * H) // OH, -(-((i + 1) * H) // OH)
+        for j in range(OW):
+            w0, w1 = (j * W) // OW, -(-((j + 1) * W) // OW)
+            wins.append((i, j, h0, h1, w0, w1, (h1 - h0) * (w1 - w0)))
+    return OH, OW, wins
+
+
+def window_avg_ref(x, OH, OW, wins):
+    """Forward of an average pooling given its windows: (out, scale), where scale is
+    (terms in the window) * sum |x| / divisor, what the summation error grows with."""
+    x = _as64(x)
+    out = np.zeros(x.shape[:-2] + (OH, OW))
+    scale = np.zeros_like(out)
+    for oh, ow, h0, h1, w0, w1, div in wins:
+        win = x[..., h0:h1, w0:w1]
+        out[..., oh, ow] = win.sum(axis=(-2, -1)) / div
+        scale[..., oh, ow] = (h1 - h0) * (w1 - w0) * np.abs(win).sum(axis=(-2, -1)) / div
+    return out, scale
+
+
+def window_avg_backward_ref(g, input_shape, wins):
+    """Backward of an average pooling given its windows: (grad_input, scale), scale being
+    (windows covering the element) * sum |g / divisor| over them."""
+    g = _as64(g)
+    gi = np.zeros(input_shape)
+    total, count = np.zeros(input_shape), np.zeros(input_shape[-2:])
+    for oh, ow, h0, h1, w0, w1, div in wins:
+        share = g[..., oh, ow] / div
+        gi[..., h0:h1, w0:w1] += share[..., None, None]
+        total[..., h0:h1, w0:w1] += np.abs(share)[..., None, None]
+        count[h0:h1, w0:w1] += 1
+    return gi, count * total
+
+
+# Pooling tolerances (Rel: tol = u * (rtol |expected| + atol * scale)).
+# max_pool2d selects an element: exact. Its backward adds the m gradients routed to one
+# input element in float: error <= (m - 1) u sum|g| (Higham, ch. 4), the scale passed; the
+# float64 oracle's own np.add.at rounds as much again, hence atol 2 for float64.
+# Average pooling sums in double and rounds once: float32 errs by u |expected| plus the
+# double sums of kernel and oracle, each <= K u64 sum|x| / div = 2^-29 K u32 sum|x| / div,
+# with scale = K sum|x| / div; float64 sums in the kernel's dtype (kernel and oracle each
+# K u sum|x|/div) and divides (u |expected| each). Backward: each share g/div is rounded
+# once (u |g/div|) and then m shares are summed ((m - 1) u sum|g/div|): at most m u sum|g/div|,
+# the scale passed; float64 doubles it for the oracle.
+TOLERANCES.update({
+    ("max_pool2d", np.dtype(np.float32)): Rel(0.0, 0.0),
+    ("max_pool2d", np.dtype(np.float64)): Rel(0.0, 0.0),
+    ("max_pool2d_backward", np.dtype(np.float32)): Rel(0.0, 1.0),
+    ("max_pool2d_backward", np.dtype(np.float64)): Rel(0.0, 2.0),
+    ("avg_pool2d", np.dtype(np.float32)): Rel(1.0, 2.0 ** -28),
+    ("avg_pool2d", np.dtype(np.float64)): Rel(2.0, 2.0),
+    ("avg_pool2d_backward", np.dtype(np.float32)): Rel(0.0, 1.0),
+    ("avg_pool2d_backward", np.dtype(np.float64)): Rel(0.0, 2.0),
+    ("adaptive_avg_pool2d", np.dtype(np.float32)): Rel(1.0, 2.0 ** -28),
+    ("adaptive_avg_pool2d", np.dtype(np.float64)): Rel(2.0, 2.0),
+    ("adaptive_avg_pool2d_backward", np.dtype(np.float32)): Rel(0.0, 1.0),
+    ("adaptive_avg_pool2d_backward", np.dtype(np.float64)): Rel(0.0, 2.0),
+})

@@ -110,3 +110,224 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
             overlapping elements; ``beta != 0`` without ``c``.
     """
     return _C.gemm("gemm", a, b, c, float(alpha), float(beta), bool(trans_a), bool(trans_b))
+
+
+# ---- pool ----
+
+__all__ += ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+            "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward"]
+
+
+def _pool_pair(op, name, value):
+    """An int or a sequence of one or two ints as an (h, w) pair of Python ints."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        return int(value[0]), int(value[-1])
+    raise TypeError(f"[{op}] {name} must be an int or a tuple of two ints, got {value!r}")
+
+
+def _pool_input(op, name, x):
+    """A float32/float64 ndarray, made C-contiguous (a copy only when it is not)."""
+    _require_ndarray(op, name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+    return np.ascontiguousarray(x)
+
+
+def _pool_window(op, kernel_size, stride, padding):
+    kh, kw = _pool_pair(op, "kernel_size", kernel_size)
+    # torch: stride=None (or an empty list) means stride = kernel_size
+    sh, sw = (kh, kw) if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+        else _pool_pair(op, "stride", stride)
+    ph, pw = _pool_pair(op, "padding", padding)
+    return kh, kw, sh, sw, ph, pw
+
+
+def _pool_shape(op, input_shape):
+    try:
+        return tuple(int(v) for v in input_shape)
+    except TypeError:
+        raise TypeError(f"[{op}] input_shape must be a sequence of ints, got {input_shape!r}") from None
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling with :func:`torch.nn.functional.max_pool2d` semantics.
+
+    Output element ``(oh, ow)`` is the maximum of the window of rows
+    ``oh*stride[0] - padding[0] + kh*dilation[0]`` and the matching columns; padding never
+    wins (it acts as -inf). Ties keep the first maximum in row-major window order, and a NaN
+    in the window propagates (the last NaN is reported), as PyTorch's CPU kernel.
+
+    Args:
+        input: float32 or float64 array of shape ``(N, C, H, W)`` or ``(C, H, W)``
+            (``N`` may be 0). Non-contiguous arrays are copied first.
+        kernel_size, stride, padding, dilation: an int or a pair ``(h, w)``; ``stride``
+            defaults to ``kernel_size``. ``padding`` must be at most half the kernel size.
+        ceil_mode: round the output size up instead of down; the last window must still
+            start inside the input or the left padding.
+        return_indices: also return where each maximum came from.
+
+    Shape:
+        Output ``(N, C, OH, OW)`` / ``(C, OH, OW)`` with
+        ``OH = floor((H + 2*padding - dilation*(kernel-1) - 1 [+ stride-1 with ceil_mode]) / stride) + 1``
+        (less one if ceil_mode would start the last window in the right padding).
+
+    Returns:
+        The pooled array (input's dtype), or ``(output, indices)`` with ``return_indices``:
+        ``indices`` is int64, output's shape, holding the flat offset ``h*W + w`` of each
+        maximum within its input plane (PyTorch's convention).
+
+    Raises:
+        TypeError: input not a float32/float64 ndarray; a parameter not an int or pair.
+        ValueError: input not 3-D/4-D or with C, H or W of 0; kernel_size, stride or
+            dilation < 1; padding < 0 or more than half the kernel; output size < 1.
+    """
+    op = "max_pool2d"
+    x = _pool_input(op, "input", input)
+    kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
+    dh, dw = _pool_pair(op, "dilation", dilation)
+    return _C.max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, bool(ceil_mode), bool(return_indices))
+
+
+def max_pool2d_backward(grad_output, indices, input_shape):
+    """Gradient of :func:`max_pool2d` with respect to its input.
+
+    ``grad_input.reshape(P, H*W)[p, indices[p, o]] += grad_output[p, o]`` for every plane
+    ``p`` and output ``o``; where windows overlap (stride < kernel) an input element sums
+    the gradients of every output it was the maximum of, always in increasing output order,
+    so the result is identical for any thread count.
+
+    Args:
+        grad_output: float32/float64 array, the shape of max_pool2d's output.
+        indices: the int64 indices max_pool2d returned (same shape as ``grad_output``).
+        input_shape: the shape of max_pool2d's input, ``(N, C, H, W)`` or ``(C, H, W)``.
+
+    Returns:
+        A new array ``grad_input`` of ``input_shape`` and grad_output's dtype.
+
+    Raises:
+        TypeError: grad_output not a float ndarray, indices not int64.
+        ValueError: shapes that do not match each other or ``input_shape``.
+        IndexError: an index outside ``[0, H*W)``.
+    """
+    op = "max_pool2d_backward"
+    go = _pool_input(op, "grad_output", grad_output)
+    _require_ndarray(op, "indices", indices)
+    return _C.max_pool2d_backward(go, np.ascontiguousarray(indices), _pool_shape(op, input_shape))
+
+
+def _avg_divisor(op, divisor_override):
+    if divisor_override is None:
+        return 0
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
+        raise TypeError(f"[{op}] divisor_override must be an int or None, got {divisor_override!r}")
+    if divisor_override <= 0:
+        raise ValueError(f"[{op}] divisor_override must be positive, got {divisor_override}")
+    return int(divisor_override)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling with :func:`torch.nn.functional.avg_pool2d` semantics.
+
+    Each output is the sum of the window's in-range elements divided by: ``divisor_override``
+    when given; else, with ``count_include_pad``, the window's size counting the zero
+    padding but clipped at the padded edge (a ceil_mode window that runs past
+    ``H + padding`` counts only up to it); else the number of in-range elements. Sums are
+    accumulated in float64.
+
+    Args:
+        input: float32 or float64 array ``(N, C, H, W)`` or ``(C, H, W)``.
+        kernel_size, stride, padding: an int or a pair; ``stride`` defaults to
+            ``kernel_size``; ``padding`` at most half the kernel size.
+        ceil_mode, count_include_pad, divisor_override: as above.
+
+    Shape:
+        As :func:`max_pool2d` with dilation 1.
+
+    Returns:
+        A new array of the input's dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`max_pool2d`; ``divisor_override`` <= 0.
+    """
+    op = "avg_pool2d"
+    x = _pool_input(op, "input", input)
+    kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
+    return _C.avg_pool2d(x, kh, kw, sh, sw, ph, pw, bool(ceil_mode), bool(count_include_pad),
+                         _avg_divisor(op, divisor_override))
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """Gradient of :func:`avg_pool2d` with respect to its input.
+
+    Every input element receives ``grad_output / divisor`` from each window it lies in
+    (added in increasing output order). The pooling arguments must be those of the forward.
+
+    Args:
+        grad_output: float32/float64 array, the shape of avg_pool2d's output.
+        input_shape: the forward input's shape.
+        kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: as
+            given to :func:`avg_pool2d`.
+
+    Returns:
+        A new array ``grad_input`` of ``input_shape`` and grad_output's dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`avg_pool2d`; grad_output not of the output's shape.
+    """
+    op = "avg_pool2d_backward"
+    go = _pool_input(op, "grad_output", grad_output)
+    kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
+    return _C.avg_pool2d_backward(go, _pool_shape(op, input_shape), kh, kw, sh, sw, ph, pw, bool(ceil_mode),
+                                  bool(count_include_pad), _avg_divisor(op, divisor_override))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive 2-D average pooling with :func:`torch.nn.functional.adaptive_avg_pool2d`
+    semantics: output ``(i, j)`` averages rows ``floor(i*H/OH)`` to ``ceil((i+1)*H/OH)``
+    (exclusive) and the matching columns. ``output_size=1`` is global average pooling.
+
+    Args:
+        input: float32 or float64 array ``(N, C, H, W)`` or ``(C, H, W)``.
+        output_size: an int or a pair ``(OH, OW)``; a ``None`` entry keeps that input size.
+
+    Returns:
+        A new array ``(N, C, OH, OW)`` / ``(C, OH, OW)`` of the input's dtype (sums in
+        float64).
+
+    Raises:
+        TypeError: input not a float ndarray; output_size not an int, pair or None entries.
+        ValueError: input not 3-D/4-D or with C, H or W of 0; a negative output size.
+    """
+    op = "adaptive_avg_pool2d"
+    x = _pool_input(op, "input", input)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        size = tuple(x.shape[-2 + i] if v is None else v for i, v in enumerate(output_size))
+    else:
+        size = output_size
+    oh, ow = _pool_pair(op, "output_size", size)
+    return _C.adaptive_avg_pool2d(x, oh, ow)
+
+
+def adaptive_avg_pool2d_backward(grad_output, input_shape):
+    """Gradient of :func:`adaptive_avg_pool2d`: every input element receives
+    ``grad_output[i, j] / window_size(i, j)`` from each window ``(i, j)`` it lies in.
+
+    Args:
+        grad_output: float32/float64 array ``(N, C, OH, OW)`` / ``(C, OH, OW)``.
+        input_shape: the forward input's shape.
+
+    Returns:
+        A new array ``grad_input`` of ``input_shape`` and grad_output's dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`adaptive_avg_pool2d`; mismatched leading dimensions.
+    """
+    op = "adaptive_avg_pool2d_backward"
+    go = _pool_input(op, "grad_output", grad_output)
+    return _C.adaptive_avg_pool2d_backward(go, _pool_shape(op, input_shape))

@@ -1,0 +1,277 @@
+// 2-D pooling kernels (see pool.h). Every kernel runs one plane at a time, in a fixed
+// order inside the plane, and threads over planes only, so results never depend on the
+// thread count.
+#include "pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <limits>
+
+#include "parallel.h"
+
+namespace fastnn {
+
+namespace {
+
+// floor(a / b) for b > 0.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Planes per parallel_for chunk: about 32K element visits per chunk.
+int64_t plane_grain(int64_t work_per_plane) {
+    return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_plane));
+}
+
+// Torch's max rule: a value replaces the running maximum when it is larger or NaN.
+template <typename T>
+inline bool takes_max(T v, T m) {
+    return v > m || v != v;
+}
+
+// One output of max pooling by the general rule (any window, padding, dilation).
+template <typename T>
+inline void max_window(const T* plane, const PoolGeometry& g, int64_t oh, int64_t ow, T* val,
+                       int64_t* idx) {
+    int64_t h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
+    // First in-range row and column of the window (torch starts its index there).
+    int64_t kh0 = h0 < 0 ? (-h0 + g.DH - 1) / g.DH : 0;
+    int64_t kw0 = w0 < 0 ? (-w0 + g.DW - 1) / g.DW : 0;
+    T m = -std::numeric_limits<T>::infinity();
+    int64_t mi = (h0 + kh0 * g.DH) * g.W + (w0 + kw0 * g.DW);
+    for (int64_t kh = kh0; kh < g.KH; ++kh) {
+        const int64_t ih = h0 + kh * g.DH;
+        if (ih >= g.H) break;
+        const T* row = plane + ih * g.W;
+        for (int64_t kw = kw0; kw < g.KW; ++kw) {
+            const int64_t iw = w0 + kw * g.DW;
+            if (iw >= g.W) break;
+            const T v = row[iw];
+            if (takes_max(v, m)) {
+                m = v;
+                mi = ih * g.W + iw;
+            }
+        }
+    }
+    *val = m;
+    *idx = mi;
+}
+
+// The common 2x2, stride 2, unpadded, undilated case on the outputs whose window lies
+// fully inside the plane: four loads and three compare-selects per output, no index
+// arithmetic beyond the window's corner.
+template <typename T, bool WithIndices>
+void max_pool2x2_plane(T* out, int64_t* ind, const T* plane, const PoolGeometry& g) {
+    const int64_t W = g.W, OHf = g.H / 2, OWf = g.W / 2;
+    for (int64_t oh = 0; oh < OHf; ++oh) {
+        const T* r0 = plane + 2 * oh * W;
+        const T* r1 = r0 + W;
+        T* o = out + oh * g.OW;
+        int64_t* oi = WithIndices ? ind + oh * g.OW : nullptr;
+        const int64_t base = 2 * oh * W;
+        for (int64_t ow = 0; ow < OWf; ++ow) {
+            const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+            T m = a;
+            int64_t k = 0;
+            if (takes_max(b, m)) { m = b; k = 1; }
+            if (takes_max(c, m)) { m = c; k = W; }
+            if (takes_max(d, m)) { m = d; k = W + 1; }
+            o[ow] = m;
+            if (WithIndices) oi[ow] = base + 2 * ow + k;
+        }
+    }
+}
+
+}  // namespace
+
+int64_t pool_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil, bool ceil_mode) {
+    int64_t out = floor_div(in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+    return out;
+}
+
+template <typename T>
+void max_pool2d_forward(T* out, int64_t* indices, const T* inp, const PoolGeometry& g) {
+    const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
+    const bool fast = g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0 &&
+                      g.DH == 1 && g.DW == 1;
+    // In the fast case only a ceil_mode remainder row/column goes through max_window.
+    const int64_t OHf = fast ? g.H / 2 : 0, OWf = fast ? g.W / 2 : 0;
+    parallel_for(0, g.P, plane_grain(OHW * g.KH * g.KW), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            const T* plane = inp + p * HW;
+            T* o = out + p * OHW;
+            int64_t* oi = indices ? indices + p * OHW : nullptr;
+            if (fast) {
+                if (oi)
+                    max_pool2x2_plane<T, true>(o, oi, plane, g);
+                else
+                    max_pool2x2_plane<T, false>(o, nullptr, plane, g);
+            }
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+                const int64_t ow_begin = oh < OHf ? OWf : 0;
+                for (int64_t ow = ow_begin; ow < g.OW; ++ow) {
+                    int64_t idx;
+                    max_window(plane, g, oh, ow, &o[oh * g.OW + ow], &idx);
+                    if (oi) oi[oh * g.OW + ow] = idx;
+                }
+            }
+        }
+    });
+}
+
+template <typename T>
+bool max_pool2d_backward(T* dinp, const T* dout, const int64_t* indices, int64_t P, int64_t HW,
+                         int64_t OHW) {
+    std::atomic<bool> ok{true};
+    parallel_for(0, P, plane_grain(HW + OHW), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1 && ok.load(std::memory_order_relaxed); ++p) {
+            T* d = dinp + p * HW;
+            const T* go = dout + p * OHW;
+            const int64_t* ind = indices + p * OHW;
+            std::memset(d, 0, sizeof(T) * HW);
+            for (int64_t o = 0; o < OHW; ++o) {
+                const int64_t i = ind[o];
+                if (i < 0 || i >= HW) {
+                    ok.store(false, std::memory_order_relaxed);
+                    return;
+                }
+                d[i] += go[o];
+            }
+        }
+    });
+    return ok.load();
+}
+
+namespace {
+
+// Window of average-pooling output (oh, ow): clipped bounds [h0, h1) x [w0, w1) and divisor.
+struct AvgWindow {
+    int64_t h0, h1, w0, w1;
+    double divisor;
+};
+
+inline AvgWindow avg_window(const PoolGeometry& g, int64_t oh, int64_t ow, bool count_include_pad,
+                            int64_t divisor_override) {
+    int64_t h0 = oh * g.SH - g.PH, w0 = ow * g.SW - g.PW;
+    int64_t h1 = std::min(h0 + g.KH, g.H + g.PH), w1 = std::min(w0 + g.KW, g.W + g.PW);
+    const int64_t padded = (h1 - h0) * (w1 - w0);
+    h0 = std::max<int64_t>(h0, 0);
+    w0 = std::max<int64_t>(w0, 0);
+    h1 = std::min(h1, g.H);
+    w1 = std::min(w1, g.W);
+    double div;
+    if (divisor_override > 0)
+        div = static_cast<double>(divisor_override);
+    else if (count_include_pad)
+        div = static_cast<double>(padded);
+    else
+        div = static_cast<double>(std::max<int64_t>(0, h1 - h0) * std::max<int64_t>(0, w1 - w0));
+    return {h0, h1, w0, w1, div};
+}
+
+}  // namespace
+
+template <typename T>
+void avg_pool2d_forward(T* out, const T* inp, const PoolGeometry& g, bool count_include_pad,
+                        int64_t divisor_override) {
+    const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
+    parallel_for(0, g.P, plane_grain(OHW * g.KH * g.KW), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            const T* plane = inp + p * HW;
+            T* o = out + p * OHW;
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+                for (int64_t ow = 0; ow < g.OW; ++ow) {
+                    const AvgWindow w = avg_window(g, oh, ow, count_include_pad, divisor_override);
+                    if (w.h0 >= w.h1 || w.w0 >= w.w1) {  // no input under the window (torch: 0)
+                        o[oh * g.OW + ow] = T(0);
+                        continue;
+                    }
+                    double s = 0.0;
+                    for (int64_t ih = w.h0; ih < w.h1; ++ih)
+                        for (int64_t iw = w.w0; iw < w.w1; ++iw) s += plane[ih * g.W + iw];
+                    o[oh * g.OW + ow] = static_cast<T>(s / w.divisor);
+                }
+            }
+        }
+    });
+}
+
+template <typename T>
+void avg_pool2d_backward(T* dinp, const T* dout, const PoolGeometry& g, bool count_include_pad,
+                         int64_t divisor_override) {
+    const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
+    parallel_for(0, g.P, plane_grain(HW + OHW * g.KH * g.KW), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            T* d = dinp + p * HW;
+            const T* go = dout + p * OHW;
+            std::memset(d, 0, sizeof(T) * HW);
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+                for (int64_t ow = 0; ow < g.OW; ++ow) {
+                    const AvgWindow w = avg_window(g, oh, ow, count_include_pad, divisor_override);
+                    const T share = static_cast<T>(go[oh * g.OW + ow] / w.divisor);
+                    for (int64_t ih = w.h0; ih < w.h1; ++ih)
+                        for (int64_t iw = w.w0; iw < w.w1; ++iw) d[ih * g.W + iw] += share;
+                }
+            }
+        }
+    });
+}
+
+template <typename T>
+void adaptive_avg_pool2d_forward(T* out, const T* inp, int64_t P, int64_t H, int64_t W, int64_t OH,
+                                 int64_t OW) {
+    const int64_t HW = H * W, OHW = OH * OW;
+    parallel_for(0, P, plane_grain(HW + OHW), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            const T* plane = inp + p * HW;
+            T* o = out + p * OHW;
+            for (int64_t i = 0; i < OH; ++i) {
+                const int64_t h0 = i * H / OH, h1 = ((i + 1) * H + OH - 1) / OH;
+                for (int64_t j = 0; j < OW; ++j) {
+                    const int64_t w0 = j * W / OW, w1 = ((j + 1) * W + OW - 1) / OW;
+                    double s = 0.0;
+                    for (int64_t h = h0; h < h1; ++h)
+                        for (int64_t w = w0; w < w1; ++w) s += plane[h * W + w];
+                    o[i * OW + j] = static_cast<T>(s / static_cast<double>((h1 - h0) * (w1 - w0)));
+                }
+            }
+        }
+    });
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(T* dinp, const T* dout, int64_t P, int64_t H, int64_t W, int64_t OH,
+                                  int64_t OW) {
+    const int64_t HW = H * W, OHW = OH * OW;
+    parallel_for(0, P, plane_grain(HW + OHW), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            T* d = dinp + p * HW;
+            const T* go = dout + p * OHW;
+            std::memset(d, 0, sizeof(T) * HW);
+            for (int64_t i = 0; i < OH; ++i) {
+                const int64_t h0 = i * H / OH, h1 = ((i + 1) * H + OH - 1) / OH;
+                for (int64_t j = 0; j < OW; ++j) {
+                    const int64_t w0 = j * W / OW, w1 = ((j + 1) * W + OW - 1) / OW;
+                    const T share = static_cast<T>(go[i * OW + j] / static_cast<double>((h1 - h0) * (w1 - w0)));
+                    for (int64_t h = h0; h < h1; ++h)
+                        for (int64_t w = w0; w < w1; ++w) d[h * W + w] += share;
+                }
+            }
+        }
+    });
+}
+
+#define FASTNN_POOL_INSTANTIATE(T)                                                                     \
+    template void max_pool2d_forward<T>(T*, int64_t*, const T*, const PoolGeometry&);                  \
+    template bool max_pool2d_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t);     \
+    template void avg_pool2d_forward<T>(T*, const T*, const PoolGeometry&, bool, int64_t);             \
+    template void avg_pool2d_backward<T>(T*, const T*, const PoolGeometry&, bool, int64_t);            \
+    template void adaptive_avg_pool2d_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t,     \
+                                                 int64_t);                                             \
+    template void adaptive_avg_pool2d_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t,    \
+                                                  int64_t);
+FASTNN_POOL_INSTANTIATE(float)
+FASTNN_POOL_INSTANTIATE(double)
+#undef FASTNN_POOL_INSTANTIATE
+
+}  // namespace fastnn
