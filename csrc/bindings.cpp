@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "common.h"
 #include "cpu.h"
 #include "gemm/gemm.h"
+#include "norm.h"
 #include "parallel.h"
 #include "pool.h"
 
@@ -409,6 +411,131 @@ void bind_pool(py::module_& m) {
           py::arg("input_shape"));
 }
 
+// ---- norm ----
+
+// (N, C, L) of a batch_norm input (N, C), (N, C, L) or (N, C, H, W), else ValueError.
+std::array<int64_t, 3> norm_ncl(const char* op, const char* name, const py::array& x) {
+    if (x.ndim() < 2 || x.ndim() > 4) {
+        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(x) +
+                              "; expected (N, C), (N, C, L) or (N, C, H, W)");
+    }
+    int64_t L = 1;
+    for (py::ssize_t i = 2; i < x.ndim(); ++i) L *= x.shape(i);
+    return {x.shape(0), x.shape(1), L};
+}
+
+// A per-channel parameter (weight, bias, save_mean, ...): None (when allowed), or a
+// contiguous (C,) array of x's dtype. Absent arrays are None objects throughout this section
+// (a default py::array is an empty array, not a null handle).
+py::object norm_channel_param(const char* op, const char* name, py::handle h, const py::array& x, int64_t C) {
+    if (h.is_none()) return py::none();
+    py::array a = require_float_array(op, name, h);
+    require_same_dtype(op, "input", x, name, a);
+    if (a.ndim() != 1 || a.shape(0) != C) {
+        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(a) + " but input has " +
+                              std::to_string(C) + " channels; expected (" + std::to_string(C) + ",)");
+    }
+    require_contiguous(op, name, a);
+    return a;
+}
+
+// A running statistic: None, or an in-place (C,) state array of x's dtype.
+py::object norm_running_stat(const char* op, const char* name, py::handle h, const py::array& x, int64_t C) {
+    if (h.is_none()) return py::none();
+    py::array a = require_state(op, name, h, x.dtype());
+    if (a.ndim() != 1 || a.shape(0) != C) {
+        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(a) + " but input has " +
+                              std::to_string(C) + " channels; expected (" + std::to_string(C) + ",)");
+    }
+    return a;
+}
+
+template <typename T>
+T* norm_ptr(const py::object& a) {
+    return a.is_none() ? nullptr : static_cast<T*>(py::reinterpret_borrow<py::array>(a).mutable_data());
+}
+template <typename T>
+const T* norm_cptr(const py::object& a) {
+    return a.is_none() ? nullptr : static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data());
+}
+
+py::tuple batch_norm_binding(py::handle x_h, py::handle rm_h, py::handle rv_h, py::handle w_h, py::handle b_h,
+                             bool training, double momentum, double eps) {
+    const char* op = "batch_norm";
+    py::array x = require_float_array(op, "input", x_h);
+    const auto [N, C, L] = norm_ncl(op, "input", x);
+    require_contiguous(op, "input", x);
+    py::object rm = norm_running_stat(op, "running_mean", rm_h, x, C);
+    py::object rv = norm_running_stat(op, "running_var", rv_h, x, C);
+    py::object w = norm_channel_param(op, "weight", w_h, x, C);
+    py::object b = norm_channel_param(op, "bias", b_h, x, C);
+    if (!training && (rm.is_none() || rv.is_none())) {
+        throw py::value_error(op_prefix(op) + "running_mean and running_var must be given in evaluation mode "
+                              "(training=False)");
+    }
+    if (training && N * L == 1) {
+        throw py::value_error(op_prefix(op) + "Expected more than 1 value per channel when training, got input "
+                              "size " + shape_str(x));
+    }
+    if (!rm.is_none() && !rv.is_none() && norm_cptr<char>(rm) == norm_cptr<char>(rv)) {
+        throw py::value_error(op_prefix(op) + "running_mean and running_var must be different arrays");
+    }
+    py::array out(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    py::array save_mean(x.dtype(), std::vector<int64_t>{C}), save_invstd(x.dtype(), std::vector<int64_t>{C});
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        T *yp = norm_ptr<T>(out), *smp = norm_ptr<T>(save_mean), *sip = norm_ptr<T>(save_invstd);
+        T *rmp = norm_ptr<T>(rm), *rvp = norm_ptr<T>(rv);
+        const T *xp = norm_cptr<T>(x), *wp = norm_cptr<T>(w), *bp = norm_cptr<T>(b);
+        py::gil_scoped_release nogil;
+        batch_norm_forward<T>(yp, smp, sip, rmp, rvp, xp, wp, bp, N, C, L, training, momentum, eps);
+    });
+    return py::make_tuple(out, save_mean, save_invstd);
+}
+
+py::tuple batch_norm_backward_binding(py::handle g_h, py::handle x_h, py::handle w_h, py::handle sm_h,
+                                      py::handle si_h, bool training, bool need_input, bool need_weight,
+                                      bool need_bias) {
+    const char* op = "batch_norm_backward";
+    py::array x = require_float_array(op, "input", x_h);
+    const auto [N, C, L] = norm_ncl(op, "input", x);
+    require_contiguous(op, "input", x);
+    py::array g = require_float_array(op, "grad_output", g_h);
+    require_same_dtype(op, "input", x, "grad_output", g);
+    if (std::vector<int64_t>(g.shape(), g.shape() + g.ndim()) != std::vector<int64_t>(x.shape(), x.shape() + x.ndim())) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(g) + " but input has shape " +
+                              shape_str(x));
+    }
+    require_contiguous(op, "grad_output", g);
+    py::object w = norm_channel_param(op, "weight", w_h, x, C);
+    if (sm_h.is_none() || si_h.is_none()) {
+        throw py::value_error(op_prefix(op) + "save_mean and save_invstd are required");
+    }
+    py::object sm = norm_channel_param(op, "save_mean", sm_h, x, C);
+    py::object si = norm_channel_param(op, "save_invstd", si_h, x, C);
+    const std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
+    py::object dx = need_input ? py::object(py::array(x.dtype(), shape)) : py::object(py::none());
+    py::object dw = need_weight ? py::object(py::array(x.dtype(), std::vector<int64_t>{C})) : py::object(py::none());
+    py::object db = need_bias ? py::object(py::array(x.dtype(), std::vector<int64_t>{C})) : py::object(py::none());
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        T *dxp = norm_ptr<T>(dx), *dwp = norm_ptr<T>(dw), *dbp = norm_ptr<T>(db);
+        const T *gp = norm_cptr<T>(g), *xp = norm_cptr<T>(x), *wp = norm_cptr<T>(w);
+        const T *smp = norm_cptr<T>(sm), *sip = norm_cptr<T>(si);
+        py::gil_scoped_release nogil;
+        batch_norm_backward<T>(dxp, dwp, dbp, gp, xp, wp, smp, sip, N, C, L, training);
+    });
+    return py::make_tuple(dx, dw, db);
+}
+
+void bind_norm(py::module_& m) {
+    m.def("batch_norm", &batch_norm_binding, py::arg("input"), py::arg("running_mean"), py::arg("running_var"),
+          py::arg("weight"), py::arg("bias"), py::arg("training"), py::arg("momentum"), py::arg("eps"));
+    m.def("batch_norm_backward", &batch_norm_backward_binding, py::arg("grad_output"), py::arg("input"),
+          py::arg("weight"), py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"),
+          py::arg("need_input"), py::arg("need_weight"), py::arg("need_bias"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -452,4 +579,5 @@ PYBIND11_MODULE(_C, m) {
        "Measured peak FLOP/s of the active code path on get_num_threads() threads.");
 
     bind_pool(m);
+    bind_norm(m);
 }

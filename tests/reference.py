@@ -339,3 +339,107 @@ TOLERANCES.update({
     ("adaptive_avg_pool2d_backward", np.dtype(np.float32)): Rel(0.0, 1.0),
     ("adaptive_avg_pool2d_backward", np.dtype(np.float64)): Rel(0.0, 2.0),
 })
+
+
+# ---- norm ----
+# batch_norm over (N, C, *): statistics over every axis but 1, in float64.
+
+def _bn_axes(x):
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _bn_channel(v, x):
+    """A (C,) vector shaped to broadcast against x."""
+    return np.asarray(v, dtype=np.float64).reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def batch_norm_ref(x, running_mean, running_var, weight, bias, training, momentum, eps):
+    """(out, save_mean, save_invstd, new_running_mean, new_running_var), nothing in place.
+    Training: batch mean and biased variance normalise; the running variance takes the
+    unbiased one (torch). Eval: running statistics. None running stats stay None."""
+    x = _as64(x)
+    axes = _bn_axes(x)
+    C = x.shape[1]
+    w = np.ones(C) if weight is None else _as64(weight)
+    b = np.zeros(C) if bias is None else _as64(bias)
+    new_rm = None if running_mean is None else _as64(running_mean).copy()
+    new_rv = None if running_var is None else _as64(running_var).copy()
+    if training:
+        m = x.size // C
+        mean = x.mean(axis=axes)
+        var = ((x - _bn_channel(mean, x)) ** 2).mean(axis=axes)
+        if new_rm is not None:
+            new_rm = (1 - momentum) * new_rm + momentum * mean
+        if new_rv is not None:
+            new_rv = (1 - momentum) * new_rv + momentum * var * m / (m - 1)
+    else:
+        mean, var = _as64(running_mean), _as64(running_var)
+    invstd = 1.0 / np.sqrt(var + eps)
+    out = (x - _bn_channel(mean, x)) * _bn_channel(invstd * w, x) + _bn_channel(b, x)
+    return out, mean, invstd, new_rm, new_rv
+
+
+def batch_norm_backward_ref(g, x, weight, save_mean, save_invstd, training):
+    """(grad_input, grad_weight, grad_bias) of batch_norm_ref's output, given its statistics."""
+    g, x = _as64(g), _as64(x)
+    axes = _bn_axes(x)
+    C = x.shape[1]
+    m = x.size // C
+    w = np.ones(C) if weight is None else _as64(weight)
+    xhat = (x - _bn_channel(save_mean, x)) * _bn_channel(save_invstd, x)
+    gb = g.sum(axis=axes)
+    gw = (g * xhat).sum(axis=axes)
+    if training:
+        gi = _bn_channel(w * save_invstd, x) * (g - _bn_channel(gb / m, x) - xhat * _bn_channel(gw / m, x))
+    else:
+        gi = _bn_channel(w * save_invstd, x) * g
+    return gi, gw, gb
+
+
+def batch_norm_scales(x, g, weight, bias, running_mean, running_var, training, momentum, eps):
+    """What the rounding errors of each batch_norm result grow with (see TOLERANCES): M times
+    the magnitudes summed into it (M values per channel), elementwise. Keys: out, save_mean,
+    save_invstd, running_mean, running_var, grad_input, grad_weight, grad_bias."""
+    x = _as64(x)
+    axes = _bn_axes(x)
+    C = x.shape[1]
+    m = max(1, x.size // C)
+    w = np.ones(C) if weight is None else _as64(weight)
+    b = np.zeros(C) if bias is None else _as64(bias)
+    out, mean, invstd, _, _ = batch_norm_ref(x, running_mean, running_var, weight, bias, training, momentum, eps)
+    mean_abs = np.abs(x).mean(axis=axes)
+    dev = np.abs(x - _bn_channel(mean, x))
+    s = {
+        "out": m * (dev + _bn_channel(mean_abs, x)) * _bn_channel(np.abs(invstd * w), x) + _bn_channel(np.abs(b), x),
+        "save_mean": m * (mean_abs if training else np.abs(mean)),
+        "save_invstd": m * invstd,
+    }
+    if running_mean is not None:
+        s["running_mean"] = np.abs(_as64(running_mean)) + momentum * m * mean_abs
+    if running_var is not None:
+        s["running_var"] = np.abs(_as64(running_var)) + momentum * m * (dev ** 2).mean(axis=axes) * m / max(1, m - 1)
+    if g is not None:
+        g = _as64(g)
+        xhat = dev * _bn_channel(invstd, x)
+        s["grad_bias"] = m * np.abs(g).sum(axis=axes)
+        s["grad_weight"] = m * np.abs(g * xhat).sum(axis=axes)
+        s["grad_input"] = _bn_channel(np.abs(w * invstd), x) * (
+            np.abs(g) + _bn_channel(np.abs(g).mean(axis=axes), x)
+            + xhat * _bn_channel(m * np.abs(g * xhat).mean(axis=axes), x))
+    return s
+
+
+# batch_norm tolerances (Rel: tol = u * (rtol |expected| + atol * scale), scale from
+# batch_norm_scales). Every per-channel sum of M terms errs by at most (M - 1) u times the sum
+# of the magnitudes (Higham, ch. 4); the scales are M times those magnitudes, propagated
+# through the few operations after the sums to first order. float32 sums in double and
+# rounds each result once (rtol 1); the double sums of kernel and oracle add 2 u64 * scale =
+# 2^-28 u32 * scale, and a few more double roundings, hence atol 2^-26. float64 rounds as
+# float32 does in double, in kernel and oracle alike, plus a handful of roundings after the
+# sums: rtol 4, atol 4.
+TOLERANCES.update({
+    ("batch_norm", np.dtype(np.float32)): Rel(1.0, 2.0 ** -26),
+    ("batch_norm", np.dtype(np.float64)): Rel(4.0, 4.0),
+    ("batch_norm_backward", np.dtype(np.float32)): Rel(1.0, 2.0 ** -26),
+    ("batch_norm_backward", np.dtype(np.float64)): Rel(4.0, 4.0),
+})

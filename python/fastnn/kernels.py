@@ -331,3 +331,111 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape):
     op = "adaptive_avg_pool2d_backward"
     go = _pool_input(op, "grad_output", grad_output)
     return _C.adaptive_avg_pool2d_backward(go, _pool_shape(op, input_shape))
+
+
+# ---- norm ----
+
+__all__ += ["batch_norm", "batch_norm_forward", "batch_norm_backward"]
+
+
+def _norm_input(op, name, x):
+    if x is None:
+        return None
+    _require_ndarray(op, name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+    return np.ascontiguousarray(x)
+
+
+def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                       eps=1e-05):
+    """:func:`batch_norm`, also returning what :func:`batch_norm_backward` needs.
+
+    Returns:
+        ``(output, save_mean, save_invstd)``: ``save_mean`` and ``save_invstd`` have shape
+        ``(C,)`` and the input's dtype. In training they are the batch mean and
+        ``1 / sqrt(biased batch variance + eps)`` (0 and 0 for an empty batch); in evaluation,
+        ``running_mean`` and ``1 / sqrt(running_var + eps)``.
+
+    Everything else (arguments, updates, errors) is as :func:`batch_norm`.
+    """
+    op = "batch_norm"
+    x = _norm_input(op, "input", input)
+    w = _norm_input(op, "weight", weight)
+    b = _norm_input(op, "bias", bias)
+    return _C.batch_norm(x, running_mean, running_var, w, b, bool(training), float(momentum), float(eps))
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
+    """Batch normalisation with :func:`torch.nn.functional.batch_norm` semantics.
+
+    ``out = (input - mean) / sqrt(var + eps) * weight + bias`` per channel (axis 1). In
+    training, ``mean`` and ``var`` are the batch's (the biased variance) over every axis but
+    1, and the running statistics, when given, are updated in place:
+    ``running_mean = (1 - momentum) * running_mean + momentum * mean`` and
+    ``running_var = (1 - momentum) * running_var + momentum * var * M / (M - 1)`` (the
+    unbiased variance; ``M`` values per channel). In evaluation the running statistics are
+    used and left unchanged. Sums run in float64, in an order that does not depend on the
+    thread count.
+
+    Args:
+        input: float32 or float64 array ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)``.
+        running_mean, running_var: ``(C,)`` arrays of the input's dtype, C-contiguous and
+            writeable (updated in place, never copied), or None (training only: then nothing
+            is updated).
+        weight, bias: optional ``(C,)`` arrays of the input's dtype (1 and 0 when None).
+        training: use batch statistics and update the running ones.
+        momentum, eps: as above.
+
+    Shape:
+        Output: the input's shape and dtype.
+
+    Returns:
+        The normalised array (a new array). :func:`batch_norm_forward` also returns the
+        statistics for the backward.
+
+    Raises:
+        TypeError: arrays of other dtypes; a running statistic that is not a C-contiguous,
+            writeable ndarray of the input's dtype.
+        ValueError: input not 2-D to 4-D; a ``(C,)`` argument of another length; evaluation
+            without running statistics; training with one value per channel ("Expected more
+            than 1 value per channel when training"). Nothing is updated when an error is
+            raised.
+    """
+    return batch_norm_forward(input, running_mean, running_var, weight, bias, training, momentum, eps)[0]
+
+
+def batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, training=True,
+                        output_mask=(True, True, True)):
+    """Gradients of :func:`batch_norm` given :func:`batch_norm_forward`'s saved statistics.
+
+    With ``xhat = (input - save_mean) * save_invstd`` and ``M`` values per channel:
+    ``grad_bias = sum(grad_output)``, ``grad_weight = sum(grad_output * xhat)`` (sums over
+    every axis but 1), and ``grad_input = weight * save_invstd * (grad_output -
+    grad_bias / M - xhat * grad_weight / M)`` in training (the batch statistics depend on
+    the input) or ``weight * save_invstd * grad_output`` in evaluation.
+
+    Args:
+        grad_output: array of the input's shape and dtype.
+        input: the forward's input.
+        weight: the forward's weight, or None (1).
+        save_mean, save_invstd: as returned by :func:`batch_norm_forward`.
+        training: the forward's ``training``.
+        output_mask: which of ``(grad_input, grad_weight, grad_bias)`` to compute.
+
+    Returns:
+        ``(grad_input, grad_weight, grad_bias)``, new arrays; None where the mask is False.
+
+    Raises:
+        TypeError / ValueError: as :func:`batch_norm` for mismatched dtypes or shapes.
+    """
+    op = "batch_norm_backward"
+    g = _norm_input(op, "grad_output", grad_output)
+    x = _norm_input(op, "input", input)
+    w = _norm_input(op, "weight", weight)
+    sm = _norm_input(op, "save_mean", save_mean)
+    si = _norm_input(op, "save_invstd", save_invstd)
+    mask = tuple(bool(v) for v in output_mask)
+    if len(mask) != 3:
+        raise ValueError(f"[{op}] output_mask must have 3 entries, got {output_mask!r}")
+    return _C.batch_norm_backward(g, x, w, sm, si, bool(training), *mask)
