@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common.h"
 #include "cpu.h"
+#include "dropout.h"
 #include "gemm/gemm.h"
 #include "norm.h"
 #include "parallel.h"
@@ -536,6 +538,60 @@ void bind_norm(py::module_& m) {
           py::arg("need_input"), py::arg("need_weight"), py::arg("need_bias"));
 }
 
+// ---- dropout ----
+
+// out = inp * mask / (1 - p) with the mask of (seed, offset); `out_h` None (a new array)
+// or the input itself (in place: C-contiguous, aligned, writeable).
+py::array dropout_binding(const std::string& op_name, py::handle x_h, py::handle out_h, double p, uint64_t seed,
+                          uint64_t offset) {
+    const char* op = op_name.c_str();
+    const char* name = op_name == "dropout" ? "input" : "grad_output";
+    py::array x = require_float_array(op, name, x_h);
+    if (!(p >= 0.0 && p <= 1.0)) {
+        throw py::value_error(op_prefix(op) + "dropout probability has to be between 0 and 1, but got " +
+                              std::to_string(p));
+    }
+    const int64_t n = x.size();
+    if (n > 0 && offset > ~uint64_t(0) - static_cast<uint64_t>(n - 1)) {
+        throw py::value_error(op_prefix(op) + "offset + number of elements must not exceed 2**64");
+    }
+    py::array out;
+    if (out_h.is_none()) {
+        require_contiguous(op, name, x);
+        out = py::array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    } else {
+        out = require_ndarray(op, "out", out_h);
+        if (!out.is(x)) throw py::value_error(op_prefix(op) + "out must be the input itself (in place) or None");
+        if (!(x.flags() & py::array::c_style) || !is_aligned(x) || !x.writeable()) {
+            throw py::value_error(op_prefix(op) + "inplace=True needs a C-contiguous, aligned, writeable input; " +
+                                  name + " of shape " + shape_str(x) + " is not");
+        }
+    }
+    // Keep probability 1 - p as a 32-bit threshold: word < threshold keeps, so threshold
+    // 2^32 keeps everything (p = 0) and 0 nothing (p = 1).
+    const uint64_t threshold = static_cast<uint64_t>(std::nearbyint(std::ldexp(1.0 - p, 32)));
+    const double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* xp = static_cast<const T*>(x.data());
+        T* yp = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        dropout_forward<T>(yp, xp, n, threshold, static_cast<T>(scale), seed, offset);
+    });
+    return out;
+}
+
+void bind_dropout(py::module_& m) {
+    m.def("dropout", &dropout_binding, py::arg("op"), py::arg("input"), py::arg("out"), py::arg("p"),
+          py::arg("seed"), py::arg("offset"));
+    m.def("philox4x32_10", [](uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
+        const uint32_t ctr[4] = {c0, c1, c2, c3}, key[2] = {k0, k1};
+        uint32_t r[4];
+        philox4x32_10(r, ctr, key);
+        return py::make_tuple(r[0], r[1], r[2], r[3]);
+    }, "Philox4x32-10 of counter (c0..c3) under key (k0, k1): four 32-bit words.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -580,4 +636,5 @@ PYBIND11_MODULE(_C, m) {
 
     bind_pool(m);
     bind_norm(m);
+    bind_dropout(m);
 }

@@ -443,3 +443,56 @@ TOLERANCES.update({
     ("batch_norm_backward", np.dtype(np.float32)): Rel(1.0, 2.0 ** -26),
     ("batch_norm_backward", np.dtype(np.float64)): Rel(4.0, 4.0),
 })
+
+
+# ---- dropout ----
+# Philox4x32-10 in NumPy (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as
+# 1, 2, 3", SC 2011), vectorised over counters, and dropout's mask built from it.
+
+_PHILOX_M = (0xD2511F53, 0xCD9E8D57)
+_PHILOX_W = (0x9E3779B9, 0xBB67AE85)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def philox4x32_10_ref(ctr, key):
+    """ctr: four uint64 arrays of 32-bit words (broadcastable), key: two ints. Returns the four
+    output words as uint64 arrays."""
+    c = [np.asarray(v, dtype=np.uint64) & _MASK32 for v in ctr]
+    k0, k1 = int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + _PHILOX_W[0]) & 0xFFFFFFFF, (k1 + _PHILOX_W[1]) & 0xFFFFFFFF
+        p0 = c[0] * np.uint64(_PHILOX_M[0])  # < 2^64: no overflow
+        p1 = c[2] * np.uint64(_PHILOX_M[1])
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ np.uint64(k0), p1 & _MASK32,
+             (p0 >> np.uint64(32)) ^ c[3] ^ np.uint64(k1), p0 & _MASK32]
+    return c
+
+
+def dropout_keep_ref(n, p, seed, offset):
+    """Boolean keep mask of n elements: word (offset + i) % 4 of Philox at counter
+    (offset + i) // 4 (64 bits over the two low words) and key seed (two 32-bit halves),
+    kept when below round((1 - p) * 2^32)."""
+    j = np.uint64(offset) + np.arange(n, dtype=np.uint64)
+    q = j // np.uint64(4)
+    words = philox4x32_10_ref((q & _MASK32, q >> np.uint64(32), 0, 0), (seed & 0xFFFFFFFF, seed >> 32))
+    w = np.choose((j % np.uint64(4)).astype(np.int64), words)
+    threshold = int(np.round(np.ldexp(1.0 - p, 32)))
+    return w < threshold
+
+
+def dropout_ref(x, p, seed, offset):
+    """x * (keep ? 1 / (1 - p) : 0) in float64 (x * 0 for dropped elements: NaN stays NaN)."""
+    x = _as64(x)
+    keep = dropout_keep_ref(x.size, p, seed, offset).reshape(x.shape)
+    scale = 1.0 / (1.0 - p) if p < 1 else 0.0
+    with np.errstate(invalid="ignore"):
+        return x * np.where(keep, scale, 0.0)
+
+
+# dropout: the kernel rounds 1 / (1 - p) to the dtype and then the product: two roundings
+# (rtol 2); float64's oracle rounds the same two, hence 4.
+TOLERANCES.update({
+    ("dropout", np.dtype(np.float32)): Rel(2.0, 0.0),
+    ("dropout", np.dtype(np.float64)): Rel(4.0, 0.0),
+})

@@ -439,3 +439,84 @@ def batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, trai
     if len(mask) != 3:
         raise ValueError(f"[{op}] output_mask must have 3 entries, got {output_mask!r}")
     return _C.batch_norm_backward(g, x, w, sm, si, bool(training), *mask)
+
+
+# ---- dropout ----
+
+__all__ += ["dropout", "dropout_backward"]
+
+
+def _dropout_args(op, name, x, p, seed, offset):
+    _require_ndarray(op, name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"[{op}] dropout probability has to be between 0 and 1, but got {p}")
+    for arg, value in (("seed", seed), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"[{op}] {arg} must be an int, got {value!r}")
+        if not 0 <= int(value) < 2 ** 64:
+            raise ValueError(f"[{op}] {arg} must be in [0, 2**64), got {value}")
+    return p, int(seed), int(offset)
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, seed, offset=0):
+    """Dropout with :func:`torch.nn.functional.dropout` semantics and a reproducible mask.
+
+    Each element is kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``, or
+    zeroed (as ``input * 0``: NaN and Inf stay NaN, as in PyTorch). Element ``i`` (in
+    C order) keeps or drops by the Philox4x32-10 word at stream position ``offset + i``
+    under key ``seed`` (Salmon et al., SC 2011): word ``j % 4`` of the block at counter
+    ``j // 4``, kept when below ``round((1 - p) * 2**32)``. So the mask depends only on
+    ``(seed, offset)``, not on the thread count, and a slice ``input[a:b]`` of a 1-D array
+    dropped with ``offset=a`` gets exactly that slice of the full mask. Give each call its
+    own stream range (e.g. advance ``offset`` by ``input.size``) for independent masks.
+
+    Args:
+        input: float32 or float64 array, any shape.
+        p: probability of an element being zeroed, in ``[0, 1]``.
+        training: when False (or ``p == 0``, or ``input`` is empty) ``input`` itself is
+            returned, as PyTorch does.
+        inplace: overwrite ``input`` (which must be C-contiguous and writeable) and return it.
+        seed: the generator key, an int in ``[0, 2**64)`` (keyword-only, required).
+        offset: stream position of the first element, an int >= 0.
+
+    Returns:
+        A new array of the input's shape and dtype, or ``input`` itself (see above).
+        ``p == 1`` gives zeros (NaN where ``input`` is NaN or infinite).
+
+    Raises:
+        TypeError: input not a float32/float64 ndarray; seed or offset not an int.
+        ValueError: p outside [0, 1]; seed or offset out of range, or offset + input.size
+            beyond 2**64; inplace on a non-contiguous or read-only array.
+    """
+    op = "dropout"
+    p, seed, offset = _dropout_args(op, "input", input, p, seed, offset)
+    if not training or p == 0.0 or input.size == 0:
+        return input
+    if inplace:
+        return _C.dropout(op, input, input, p, seed, offset)
+    return _C.dropout(op, np.ascontiguousarray(input), None, p, seed, offset)
+
+
+def dropout_backward(grad_output, p, *, seed, offset=0):
+    """Gradient of :func:`dropout` (training mode): ``grad_output * mask / (1 - p)``, the
+    mask regenerated from the forward's ``(seed, offset)`` (nothing is stored).
+
+    Args:
+        grad_output: float32/float64 array of the forward input's shape.
+        p, seed, offset: exactly as given to the forward.
+
+    Returns:
+        A new array ``grad_input`` (also when ``p == 0``: then a copy of ``grad_output``).
+
+    Raises:
+        As :func:`dropout`.
+    """
+    op = "dropout_backward"
+    p, seed, offset = _dropout_args(op, "grad_output", grad_output, p, seed, offset)
+    g = np.ascontiguousarray(grad_output)
+    if p == 0.0 or g.size == 0:
+        return g.copy() if g is grad_output else g
+    return _C.dropout(op, g, None, p, seed, offset)
