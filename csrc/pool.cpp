@@ -7,6 +7,11 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "parallel.h"
 
@@ -57,8 +62,8 @@ inline void max_window(const T* plane, const PoolGeometry& g, int64_t oh, int64_
 }
 
 // The common 2x2, stride 2, unpadded, undilated case on the outputs whose window lies
-// fully inside the plane: four loads and three compare-selects per output, no index
-// arithmetic beyond the window's corner.
+// fully inside the plane: four loads and three compare-selects per output, written without
+// branches (random data would mispredict every other one).
 template <typename T, bool WithIndices>
 void max_pool2x2_plane(T* out, int64_t* ind, const T* plane, const PoolGeometry& g) {
     const int64_t W = g.W, OHf = g.H / 2, OWf = g.W / 2;
@@ -68,13 +73,57 @@ void max_pool2x2_plane(T* out, int64_t* ind, const T* plane, const PoolGeometry&
         T* o = out + oh * g.OW;
         int64_t* oi = WithIndices ? ind + oh * g.OW : nullptr;
         const int64_t base = 2 * oh * W;
-        for (int64_t ow = 0; ow < OWf; ++ow) {
+        int64_t ow = 0;
+#if defined(__SSE2__)
+        if constexpr (std::is_same_v<T, float>) {
+            // Four outputs at a time: deinterleave the even (a, c) and odd (b, d) columns of
+            // both rows, then select lane-wise; k holds each lane's offset in its window.
+            const __m128i one = _mm_set1_epi32(1), w0 = _mm_set1_epi32(static_cast<int>(W)),
+                          w1 = _mm_set1_epi32(static_cast<int>(W + 1));
+            for (; ow + 4 <= OWf; ow += 4) {
+                const __m128 u0 = _mm_loadu_ps(r0 + 2 * ow), u1 = _mm_loadu_ps(r0 + 2 * ow + 4);
+                const __m128 v0 = _mm_loadu_ps(r1 + 2 * ow), v1 = _mm_loadu_ps(r1 + 2 * ow + 4);
+                const __m128 a = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m128 b = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(3, 1, 3, 1));
+                const __m128 c = _mm_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+                const __m128 d = _mm_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+                __m128 m = a;
+                __m128i k = _mm_setzero_si128();
+                auto step = [&](__m128 v, __m128i kv) {
+                    const __m128 t = _mm_or_ps(_mm_cmpgt_ps(v, m), _mm_cmpunord_ps(v, v));
+                    m = _mm_or_ps(_mm_and_ps(t, v), _mm_andnot_ps(t, m));
+                    const __m128i ti = _mm_castps_si128(t);
+                    k = _mm_or_si128(_mm_and_si128(ti, kv), _mm_andnot_si128(ti, k));
+                };
+                step(b, one);
+                step(c, w0);
+                step(d, w1);
+                _mm_storeu_ps(o + ow, m);
+                if (WithIndices) {
+                    // index = base + 2*ow + k; plane offsets fit in 31 bits (checked by the caller)
+                    const __m128i col = _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + 2 * ow)),
+                                                      _mm_set_epi32(6, 4, 2, 0));
+                    const __m128i idx = _mm_add_epi32(col, k);
+                    const __m128i zero = _mm_setzero_si128();
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(oi + ow), _mm_unpacklo_epi32(idx, zero));
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(oi + ow + 2), _mm_unpackhi_epi32(idx, zero));
+                }
+            }
+        }
+#endif
+        for (; ow < OWf; ++ow) {
             const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
             T m = a;
             int64_t k = 0;
-            if (takes_max(b, m)) { m = b; k = 1; }
-            if (takes_max(c, m)) { m = c; k = W; }
-            if (takes_max(d, m)) { m = d; k = W + 1; }
+            bool t = takes_max(b, m);
+            m = t ? b : m;
+            k = t ? 1 : k;
+            t = takes_max(c, m);
+            m = t ? c : m;
+            k = t ? W : k;
+            t = takes_max(d, m);
+            m = t ? d : m;
+            k = t ? W + 1 : k;
             o[ow] = m;
             if (WithIndices) oi[ow] = base + 2 * ow + k;
         }
@@ -93,7 +142,7 @@ template <typename T>
 void max_pool2d_forward(T* out, int64_t* indices, const T* inp, const PoolGeometry& g) {
     const int64_t HW = g.H * g.W, OHW = g.OH * g.OW;
     const bool fast = g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0 &&
-                      g.DH == 1 && g.DW == 1;
+                      g.DH == 1 && g.DW == 1 && HW < (int64_t(1) << 31);
     // In the fast case only a ceil_mode remainder row/column goes through max_window.
     const int64_t OHf = fast ? g.H / 2 : 0, OWf = fast ? g.W / 2 : 0;
     parallel_for(0, g.P, plane_grain(OHW * g.KH * g.KW), [&](int64_t p0, int64_t p1) {

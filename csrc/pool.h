@@ -30,7 +30,9 @@ int64_t pool_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int
 // out[p, oh, ow] = max over the window's in-range elements of inp[p, ih, iw];
 // indices[p, oh, ow] = ih*W + iw of that maximum: the FIRST maximum in row-major window
 // order, except that a NaN always wins (the last NaN in window order), as torch's CPU kernel.
-// A window of only -inf gives -inf and its first in-range position.
+// A window of only -inf gives -inf and its first in-range position; a window with no
+// in-range element (dilation can skip a whole small plane) gives -inf and the offset of its
+// first row and column past the left padding, outside the plane, as torch does.
 // inp (P, H, W); out, indices (P, OH, OW) overwritten; indices may be nullptr (not wanted).
 // 2x2 windows with stride 2, no padding, no dilation take a dedicated tight loop.
 template <typename T>

@@ -70,7 +70,7 @@ def test_max_pool2d_matches_oracle(case, dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_max_pool2d_ties_and_nan(dtype, rng):
     # Few distinct values: most windows hold ties. NaN and -inf sprinkled in.
-    x = rng.integers(0, 3, size=(3, 4, 10, 11)).astype(dtype)
+    x = rng.integers(0, 3, size=(3, 4, 10, 37)).astype(dtype)  # wide rows: several vector steps
     x[rng.random(x.shape) < 0.05] = np.nan
     x[rng.random(x.shape) < 0.05] = -np.inf
     x[0, 0] = -np.inf  # a whole plane of -inf
@@ -83,6 +83,17 @@ def test_max_pool2d_ties_and_nan(dtype, rng):
         flat = x.reshape(x.shape[:2] + (-1,))
         picked = np.take_along_axis(flat, ind.reshape(ind.shape[:2] + (-1,)), axis=-1).reshape(out.shape)
         assert np.array_equal(picked, out, equal_nan=True)
+
+
+def test_max_pool2d_window_without_input():
+    # With dilation a window can miss the input entirely (rows -1 and 1 of a 1-row plane):
+    # torch gives -inf and the flat offset of the window's first row/column after skipping
+    # the left padding, which lies outside the plane.
+    x = np.arange(7, dtype=np.float32).reshape(1, 1, 1, 7)
+    out, ind = kernels.max_pool2d(x, 2, (3, 2), (1, 0), (2, 1), return_indices=True)
+    assert np.all(out == -np.inf) and ind.tolist() == [[[[7, 9, 11]]]]
+    with pytest.raises(IndexError, match=r"outside \[0, 7\)"):
+        kernels.max_pool2d_backward(out, ind, x.shape)
 
 
 def test_max_pool2d_tie_picks_first_nan_wins():

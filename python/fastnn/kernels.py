@@ -178,7 +178,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     Returns:
         The pooled array (input's dtype), or ``(output, indices)`` with ``return_indices``:
         ``indices`` is int64, output's shape, holding the flat offset ``h*W + w`` of each
-        maximum within its input plane (PyTorch's convention).
+        maximum within its input plane (PyTorch's convention). A window that covers no
+        input element at all (possible with dilation) gives -inf and, like PyTorch, an
+        offset outside the plane, which :func:`max_pool2d_backward` rejects.
 
     Raises:
         TypeError: input not a float32/float64 ndarray; a parameter not an int or pair.
