@@ -300,7 +300,7 @@ py::array max_pool2d_backward_binding(py::handle go_h, py::handle ind_h, py::han
                               shape_str(go));
     }
     require_contiguous(op, "indices", ind);
-    const int64_t OHW = go.ndim() ? go.shape(go.ndim() - 2) * go.shape(go.ndim() - 1) : 0;
+    const int64_t OH = go.shape(go.ndim() - 2), OW = go.shape(go.ndim() - 1);
     py::array dx(go.dtype(), input_shape);
     bool ok = true;
     dispatch_float(go, [&](auto t) {
@@ -309,7 +309,7 @@ py::array max_pool2d_backward_binding(py::handle go_h, py::handle ind_h, py::han
         const int64_t* ip = static_cast<const int64_t*>(ind.data());
         T* dp = static_cast<T*>(dx.mutable_data());
         py::gil_scoped_release nogil;
-        ok = max_pool2d_backward<T>(dp, gp, ip, s.P, s.H * s.W, OHW);
+        ok = max_pool2d_backward<T>(dp, gp, ip, s.P, s.H, s.W, OH, OW);
     });
     if (!ok) {
         throw py::index_error(op_prefix(op) + "indices holds a value outside [0, " + std::to_string(s.H * s.W) +

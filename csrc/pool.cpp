@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -168,15 +169,101 @@ void max_pool2d_forward(T* out, int64_t* indices, const T* inp, const PoolGeomet
     });
 }
 
+namespace {
+
+// v if keep, else +0, without a branch (the four cases come in random order).
 template <typename T>
-bool max_pool2d_backward(T* dinp, const T* dout, const int64_t* indices, int64_t P, int64_t HW,
-                         int64_t OHW) {
+inline T select_or_zero(bool keep, T v) {
+    using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+    U bits;
+    std::memcpy(&bits, &v, sizeof(T));
+    bits &= U(0) - static_cast<U>(keep);
+    std::memcpy(&v, &bits, sizeof(T));
+    return v;
+}
+
+// Backward of one plane when every index lies in its output's 2x2 cell
+// [2oh, 2oh + 2) x [2ow, 2ow + 2) (what max_pool2d's fast path produces): the cells are
+// disjoint, so each input element is written once, with no zeroing pass and no scatter.
+// Returns false, with d partly written, as soon as a row holds an index outside its cell.
+template <typename T>
+bool max_pool2x2_backward_plane(T* d, const T* go, const int64_t* ind, int64_t H, int64_t W, int64_t OH,
+                                int64_t OW) {
+    for (int64_t oh = 0; oh < OH; ++oh) {
+        T* r0 = d + 2 * oh * W;
+        T* r1 = r0 + W;
+        const T* g = go + oh * OW;
+        const int64_t* in = ind + oh * OW;
+        const int64_t base = 2 * oh * W;
+        bool ok = true;
+        int64_t ow = 0;
+#if defined(__SSE2__)
+        if constexpr (std::is_same_v<T, float>) {
+            // Four outputs per step. Indices are checked as 32-bit values: the high halves
+            // must be zero and the low halves non-negative (the plane has < 2^31 elements).
+            const __m128i w0 = _mm_set1_epi32(static_cast<int>(W)), w1 = _mm_set1_epi32(static_cast<int>(W + 1));
+            const __m128i one = _mm_set1_epi32(1), zero = _mm_setzero_si128();
+            __m128i bad = zero;
+            for (; ow + 4 <= OW; ow += 4) {
+                const __m128 i01 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + ow)));
+                const __m128 i23 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + ow + 2)));
+                const __m128i lo = _mm_castps_si128(_mm_shuffle_ps(i01, i23, _MM_SHUFFLE(2, 0, 2, 0)));
+                const __m128i hi = _mm_castps_si128(_mm_shuffle_ps(i01, i23, _MM_SHUFFLE(3, 1, 3, 1)));
+                const __m128i col = _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + 2 * ow)),
+                                                  _mm_set_epi32(6, 4, 2, 0));
+                const __m128i rel = _mm_sub_epi32(lo, col);
+                const __m128 ma = _mm_castsi128_ps(_mm_cmpeq_epi32(rel, zero));
+                const __m128 mb = _mm_castsi128_ps(_mm_cmpeq_epi32(rel, one));
+                const __m128 mc = _mm_castsi128_ps(_mm_cmpeq_epi32(rel, w0));
+                const __m128 md = _mm_castsi128_ps(_mm_cmpeq_epi32(rel, w1));
+                const __m128i hit = _mm_castps_si128(_mm_or_ps(_mm_or_ps(ma, mb), _mm_or_ps(mc, md)));
+                bad = _mm_or_si128(bad, _mm_or_si128(_mm_or_si128(hi, _mm_cmplt_epi32(lo, zero)),
+                                                     _mm_andnot_si128(hit, _mm_set1_epi32(-1))));
+                const __m128 gv = _mm_loadu_ps(g + ow);
+                const __m128 a = _mm_and_ps(ma, gv), b = _mm_and_ps(mb, gv);
+                const __m128 c = _mm_and_ps(mc, gv), dd = _mm_and_ps(md, gv);
+                _mm_storeu_ps(r0 + 2 * ow, _mm_unpacklo_ps(a, b));
+                _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(a, b));
+                _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(c, dd));
+                _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(c, dd));
+            }
+            ok = _mm_movemask_epi8(bad) == 0;
+        }
+#endif
+        for (; ow < OW; ++ow) {
+            const int64_t rel = in[ow] - (base + 2 * ow);
+            const T v = g[ow];
+            ok &= rel == 0 || rel == 1 || rel == W || rel == W + 1;
+            r0[2 * ow] = select_or_zero(rel == 0, v);
+            r0[2 * ow + 1] = select_or_zero(rel == 1, v);
+            r1[2 * ow] = select_or_zero(rel == W, v);
+            r1[2 * ow + 1] = select_or_zero(rel == W + 1, v);
+        }
+        if (!ok) return false;
+        for (int64_t w = 2 * OW; w < W; ++w) r0[w] = r1[w] = T(0);  // an odd last column
+    }
+    for (int64_t h = 2 * OH; h < H; ++h)  // an odd last row
+        std::memset(d + h * W, 0, sizeof(T) * W);
+    return true;
+}
+
+}  // namespace
+
+template <typename T>
+bool max_pool2d_backward(T* dinp, const T* dout, const int64_t* indices, int64_t P, int64_t H, int64_t W,
+                         int64_t OH, int64_t OW) {
+    const int64_t HW = H * W, OHW = OH * OW;
+    // Output planes that tile the input with 2x2 cells (up to an odd last row or column)
+    // first try the cell path; any other indices take the general scatter.
+    const bool cells = HW < (int64_t(1) << 31) && (H == 2 * OH || H == 2 * OH + 1) &&
+                       (W == 2 * OW || W == 2 * OW + 1);
     std::atomic<bool> ok{true};
     parallel_for(0, P, plane_grain(HW + OHW), [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1 && ok.load(std::memory_order_relaxed); ++p) {
             T* d = dinp + p * HW;
             const T* go = dout + p * OHW;
             const int64_t* ind = indices + p * OHW;
+            if (cells && max_pool2x2_backward_plane(d, go, ind, H, W, OH, OW)) continue;
             std::memset(d, 0, sizeof(T) * HW);
             for (int64_t o = 0; o < OHW; ++o) {
                 const int64_t i = ind[o];
@@ -312,7 +399,8 @@ void adaptive_avg_pool2d_backward(T* dinp, const T* dout, int64_t P, int64_t H, 
 
 #define FASTNN_POOL_INSTANTIATE(T)                                                                     \
     template void max_pool2d_forward<T>(T*, int64_t*, const T*, const PoolGeometry&);                  \
-    template bool max_pool2d_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t);     \
+    template bool max_pool2d_backward<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t, \
+                                         int64_t);                                                             \
     template void avg_pool2d_forward<T>(T*, const T*, const PoolGeometry&, bool, int64_t);             \
     template void avg_pool2d_backward<T>(T*, const T*, const PoolGeometry&, bool, int64_t);            \
     template void adaptive_avg_pool2d_forward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t,     \

@@ -39,12 +39,13 @@ template <typename T>
 void max_pool2d_forward(T* out, int64_t* indices, const T* inp, const PoolGeometry& g);
 
 // dinp[p, i] = sum of dout[p, o] over the outputs o of plane p with indices[p, o] == i,
-// added in increasing o (so the result does not depend on the thread count).
-// dout, indices (P, OHW); dinp (P, HW) overwritten. Returns false, after stopping early, when
-// an index lies outside [0, HW) (dinp is then unspecified).
+// added in increasing o (so the result does not depend on the thread count). A plane whose
+// indices all lie in their output's 2x2 cell (2x2 stride-2 pooling) is written directly.
+// dout, indices (P, OH, OW); dinp (P, H, W) overwritten. Returns false, after stopping
+// early, when an index lies outside [0, H*W) (dinp is then unspecified).
 template <typename T>
-bool max_pool2d_backward(T* dinp, const T* dout, const int64_t* indices, int64_t P, int64_t HW,
-                         int64_t OHW);
+bool max_pool2d_backward(T* dinp, const T* dout, const int64_t* indices, int64_t P, int64_t H, int64_t W,
+                         int64_t OH, int64_t OW);
 
 // out[p, oh, ow] = (sum of inp[p, ih, iw] over the window's in-range elements) / divisor,
 // where, with h0 = oh*SH - PH, h1 = min(h0 + KH, H + PH) (likewise w0, w1):

@@ -38,6 +38,8 @@ MAX_CASES = [
     ((1, 1, 1, 1), 1, 1, 0, 1, False),
     ((1, 1, 2, 3), 3, 1, 1, 1, True),
     ((2, 5, 13, 17), (2, 3), 1, (1, 1), 2, True),
+    ((2, 3, 12, 10), 3, 2, 1, 1, False),        # output tiles the input in 2x2 cells, 3x3 windows
+    ((2, 3, 13, 11), 2, 2, 0, 1, False),        # 2x2 cells with an odd last row and column
 ]
 
 
@@ -83,6 +85,24 @@ def test_max_pool2d_ties_and_nan(dtype, rng):
         flat = x.reshape(x.shape[:2] + (-1,))
         picked = np.take_along_axis(flat, ind.reshape(ind.shape[:2] + (-1,)), axis=-1).reshape(out.shape)
         assert np.array_equal(picked, out, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d_backward_any_indices(dtype, rng):
+    # Indices inside each output's 2x2 cell (the direct-write path), the same with one index
+    # moved out of its cell in one plane (that plane falls back to the scatter), and
+    # arbitrary in-range indices with repeats.
+    shape, oshape = (2, 3, 9, 8), (2, 3, 4, 4)
+    g = rng.standard_normal(oshape).astype(dtype)
+    oh, ow = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    cell = (2 * oh) * 8 + 2 * ow + rng.choice([0, 1, 8, 9], size=oshape)
+    moved = cell.copy()
+    moved[1, 2, 3, 1] = 0
+    anywhere = rng.integers(0, 9 * 8, size=oshape)
+    for ind in (cell, moved, anywhere):
+        gi = kernels.max_pool2d_backward(g, ind, shape)
+        assert_allclose("max_pool2d_backward", gi, max_pool2d_backward_ref(g, ind, shape), dtype=dtype,
+                        scale=max_pool2d_backward_scale(g, ind, shape))
 
 
 def test_max_pool2d_window_without_input():
@@ -262,6 +282,8 @@ def test_identical_bits_for_1_and_2_threads(dtype, rng, set_threads):
      ValueError, r"indices has shape \(2, 3, 3, 2\) but grad_output has shape \(2, 3, 3, 3\)"),
     (lambda x: kernels.max_pool2d_backward(np.zeros((2, 3, 3, 3)), np.full((2, 3, 3, 3), 42), x.shape),
      IndexError, r"\[max_pool2d_backward\] indices holds a value outside \[0, 42\)"),
+    (lambda x: kernels.max_pool2d_backward(np.zeros((2, 3, 3, 3), np.float32), np.full((2, 3, 3, 3), 2 ** 32), x.shape),
+     IndexError, r"indices holds a value outside"),
     (lambda x: kernels.max_pool2d_backward(np.zeros((2, 4, 3, 3)), np.zeros((2, 4, 3, 3), np.int64), x.shape),
      ValueError, r"grad_output has shape \(2, 4, 3, 3\), which does not match input_shape \(2, 3, 6, 7\)"),
 ])
