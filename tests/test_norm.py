@@ -160,3 +160,14 @@ def test_running_stats_not_given_are_not_required_in_training(rng):
     rm = np.zeros(2, np.float32)
     kernels.batch_norm(x, rm, None, training=True, momentum=1.0)
     assert np.allclose(rm, x.astype(np.float64).mean(axis=0), rtol=1e-6)
+
+
+def test_empty_batch_leaves_running_stats(rng):
+    x = np.zeros((0, 3, 4), np.float64)
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    rm0, rv0 = rm.copy(), rv.copy()
+    out, mean, invstd = kernels.batch_norm_forward(x, rm, rv, training=True)
+    assert out.shape == x.shape and np.array_equal(rm, rm0) and np.array_equal(rv, rv0)
+    assert np.all(mean == 0) and np.all(invstd == 0)
+    gi, gw, gb = kernels.batch_norm_backward(out, x, None, mean, invstd)
+    assert gi.shape == x.shape and np.all(gw == 0) and np.all(gb == 0)
