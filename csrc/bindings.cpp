@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -16,10 +18,13 @@
 #include "common.h"
 #include "conv2d.h"
 #include "cpu.h"
+#include "dropout.h"
 #include "gemm/gemm.h"
 #include "linear.h"
+#include "norm.h"
 #include "optim.h"
 #include "parallel.h"
+#include "pool.h"
 
 #ifndef FASTNN_VERSION
 #define FASTNN_VERSION "0+unknown"
@@ -738,6 +743,439 @@ void bind_optim(py::module_& m) {
           py::arg("maximize"), "Adagrad update over a list of parameters, in place.");
 }
 
+
+// ---- pool ----
+
+// Leading dimensions ((N, C) or (C,)) and plane size of a pooling input or input_shape:
+// 3-D or 4-D, a batch of 0 allowed, C, H, W >= 1 (torch's rule).
+struct PoolShape {
+    std::vector<int64_t> lead;  // (N, C) or (C,)
+    int64_t P = 0, H = 0, W = 0;
+};
+
+PoolShape pool_shape(const char* op, const char* name, const std::vector<int64_t>& shape) {
+    const size_t d = shape.size();
+    bool ok = d == 3 || d == 4;
+    for (size_t i = (d == 4 ? 1 : 0); ok && i < d; ++i) ok = shape[i] >= 1;
+    if (ok && d == 4) ok = shape[0] >= 0;
+    if (!ok) {
+        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(shape) +
+                              "; expected (N, C, H, W) or (C, H, W) with C, H, W >= 1");
+    }
+    PoolShape s;
+    s.lead.assign(shape.begin(), shape.end() - 2);
+    s.P = 1;
+    for (int64_t v : s.lead) s.P *= v;
+    s.H = shape[d - 2];
+    s.W = shape[d - 1];
+    return s;
+}
+
+std::vector<int64_t> pool_dims(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
+
+// input_shape of a backward: a tuple or list of ints.
+std::vector<int64_t> pool_shape_arg(const char* op, py::handle h) {
+    if (!py::isinstance<py::tuple>(h) && !py::isinstance<py::list>(h)) {
+        throw py::type_error(op_prefix(op) + "input_shape must be a tuple of ints");
+    }
+    std::vector<int64_t> shape;
+    for (py::handle v : h) {
+        if (!py::isinstance<py::int_>(v)) throw py::type_error(op_prefix(op) + "input_shape must be a tuple of ints");
+        shape.push_back(v.cast<int64_t>());
+    }
+    return shape;
+}
+
+std::vector<int64_t> pool_out_shape(std::vector<int64_t> lead, int64_t h, int64_t w) {
+    lead.push_back(h);
+    lead.push_back(w);
+    return lead;
+}
+
+std::string pool_pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
+
+// Checks the window parameters and computes the output plane, as torch does:
+// kernel_size, stride, dilation >= 1; 0 <= padding <= kernel_size / 2; output size >= 1.
+PoolGeometry pool_geometry(const char* op, const PoolShape& s, int64_t kh, int64_t kw, int64_t sh,
+                           int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, bool ceil_mode) {
+    auto bad = [&](const std::string& what) { return py::value_error(op_prefix(op) + what); };
+    if (kh < 1 || kw < 1) throw bad("kernel_size must be positive, got " + pool_pair_str(kh, kw));
+    if (sh < 1 || sw < 1) throw bad("stride must be positive, got " + pool_pair_str(sh, sw));
+    if (dh < 1 || dw < 1) throw bad("dilation must be positive, got " + pool_pair_str(dh, dw));
+    if (ph < 0 || pw < 0) throw bad("padding must be non-negative, got " + pool_pair_str(ph, pw));
+    if (ph > kh / 2 || pw > kw / 2) {
+        throw bad("pad should be at most half of kernel size, but got padding=" + pool_pair_str(ph, pw) +
+                  " and kernel_size=" + pool_pair_str(kh, kw));
+    }
+    PoolGeometry g;
+    g.P = s.P;
+    g.H = s.H;
+    g.W = s.W;
+    g.KH = kh; g.KW = kw; g.SH = sh; g.SW = sw; g.PH = ph; g.PW = pw; g.DH = dh; g.DW = dw;
+    g.OH = pool_output_size(s.H, kh, sh, ph, dh, ceil_mode);
+    g.OW = pool_output_size(s.W, kw, sw, pw, dw, ceil_mode);
+    if (g.OH < 1 || g.OW < 1) {
+        throw bad("input plane " + pool_pair_str(s.H, s.W) + " gives output size " + pool_pair_str(g.OH, g.OW) +
+                  " with kernel_size=" + pool_pair_str(kh, kw) + ", stride=" + pool_pair_str(sh, sw) + ", padding=" +
+                  pool_pair_str(ph, pw) + ", dilation=" + pool_pair_str(dh, dw) + "; output size is too small");
+    }
+    return g;
+}
+
+// A contiguous float input of a pooling op and its shape.
+std::pair<py::array, PoolShape> pool_input(const char* op, const char* name, py::handle h) {
+    py::array x = require_float_array(op, name, h);
+    PoolShape s = pool_shape(op, name, pool_dims(x));
+    require_contiguous(op, name, x);
+    return {x, s};
+}
+
+// grad_output of a pooling backward: a contiguous float array of the output's shape.
+py::array pool_grad_output(const char* op, py::handle h, const std::vector<int64_t>& expected) {
+    py::array g = require_float_array(op, "grad_output", h);
+    if (pool_dims(g) != expected) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(g) + ", expected " +
+                              shape_str(expected));
+    }
+    require_contiguous(op, "grad_output", g);
+    return g;
+}
+
+py::object max_pool2d_binding(py::handle x_h, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                              int64_t pw, int64_t dh, int64_t dw, bool ceil_mode, bool return_indices) {
+    const char* op = "max_pool2d";
+    auto [x, s] = pool_input(op, "input", x_h);
+    const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode);
+    const std::vector<int64_t> oshape = pool_out_shape(s.lead, g.OH, g.OW);
+    py::array out(x.dtype(), oshape);
+    py::array_t<int64_t> ind;
+    if (return_indices) ind = py::array_t<int64_t>(oshape);
+    int64_t* ip = return_indices ? ind.mutable_data() : nullptr;
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* xp = static_cast<const T*>(x.data());
+        T* op_ = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        max_pool2d_forward<T>(op_, ip, xp, g);
+    });
+    if (return_indices) return py::make_tuple(out, ind);
+    return std::move(out);
+}
+
+py::array max_pool2d_backward_binding(py::handle go_h, py::handle ind_h, py::handle shape_h) {
+    const char* op = "max_pool2d_backward";
+    const std::vector<int64_t> input_shape = pool_shape_arg(op, shape_h);
+    const PoolShape s = pool_shape(op, "input_shape", input_shape);
+    py::array go = require_float_array(op, "grad_output", go_h);
+    if (go.ndim() != static_cast<py::ssize_t>(input_shape.size()) ||
+        !std::equal(s.lead.begin(), s.lead.end(), go.shape())) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(go) +
+                              ", which does not match input_shape " + shape_str(input_shape) +
+                              " in its leading dimensions");
+    }
+    require_contiguous(op, "grad_output", go);
+    py::array ind = require_ndarray(op, "indices", ind_h);
+    if (!ind.dtype().equal(py::dtype::of<int64_t>())) {
+        throw py::type_error(op_prefix(op) + "indices has dtype " + std::string(py::str(ind.dtype())) +
+                             ", expected int64");
+    }
+    if (pool_dims(ind) != pool_dims(go)) {
+        throw py::value_error(op_prefix(op) + "indices has shape " + shape_str(ind) + " but grad_output has shape " +
+                              shape_str(go));
+    }
+    require_contiguous(op, "indices", ind);
+    const int64_t OH = go.shape(go.ndim() - 2), OW = go.shape(go.ndim() - 1);
+    py::array dx(go.dtype(), input_shape);
+    bool ok = true;
+    dispatch_float(go, [&](auto t) {
+        using T = decltype(t);
+        const T* gp = static_cast<const T*>(go.data());
+        const int64_t* ip = static_cast<const int64_t*>(ind.data());
+        T* dp = static_cast<T*>(dx.mutable_data());
+        py::gil_scoped_release nogil;
+        ok = max_pool2d_backward<T>(dp, gp, ip, s.P, s.H, s.W, OH, OW);
+    });
+    if (!ok) {
+        throw py::index_error(op_prefix(op) + "indices holds a value outside [0, " + std::to_string(s.H * s.W) +
+                              ") for input planes of " + pool_pair_str(s.H, s.W));
+    }
+    return dx;
+}
+
+py::array avg_pool2d_binding(py::handle x_h, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                             int64_t pw, bool ceil_mode, bool count_include_pad, int64_t divisor_override) {
+    const char* op = "avg_pool2d";
+    auto [x, s] = pool_input(op, "input", x_h);
+    if (divisor_override < 0) throw py::value_error(op_prefix(op) + "divisor_override must be positive");
+    const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode);
+    py::array out(x.dtype(), pool_out_shape(s.lead, g.OH, g.OW));
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* xp = static_cast<const T*>(x.data());
+        T* op_ = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        avg_pool2d_forward<T>(op_, xp, g, count_include_pad, divisor_override);
+    });
+    return out;
+}
+
+py::array avg_pool2d_backward_binding(py::handle go_h, py::handle shape_h, int64_t kh,
+                                      int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, bool ceil_mode,
+                                      bool count_include_pad, int64_t divisor_override) {
+    const char* op = "avg_pool2d_backward";
+    const std::vector<int64_t> input_shape = pool_shape_arg(op, shape_h);
+    const PoolShape s = pool_shape(op, "input_shape", input_shape);
+    if (divisor_override < 0) throw py::value_error(op_prefix(op) + "divisor_override must be positive");
+    const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode);
+    py::array go = pool_grad_output(op, go_h, pool_out_shape(s.lead, g.OH, g.OW));
+    py::array dx(go.dtype(), input_shape);
+    dispatch_float(go, [&](auto t) {
+        using T = decltype(t);
+        const T* gp = static_cast<const T*>(go.data());
+        T* dp = static_cast<T*>(dx.mutable_data());
+        py::gil_scoped_release nogil;
+        avg_pool2d_backward<T>(dp, gp, g, count_include_pad, divisor_override);
+    });
+    return dx;
+}
+
+py::array adaptive_avg_pool2d_binding(py::handle x_h, int64_t oh, int64_t ow) {
+    const char* op = "adaptive_avg_pool2d";
+    auto [x, s] = pool_input(op, "input", x_h);
+    if (oh < 0 || ow < 0) {
+        throw py::value_error(op_prefix(op) + "output_size must be non-negative, got " + pool_pair_str(oh, ow));
+    }
+    py::array out(x.dtype(), pool_out_shape(s.lead, oh, ow));
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* xp = static_cast<const T*>(x.data());
+        T* op_ = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        adaptive_avg_pool2d_forward<T>(op_, xp, s.P, s.H, s.W, oh, ow);
+    });
+    return out;
+}
+
+py::array adaptive_avg_pool2d_backward_binding(py::handle go_h, py::handle shape_h) {
+    const char* op = "adaptive_avg_pool2d_backward";
+    const std::vector<int64_t> input_shape = pool_shape_arg(op, shape_h);
+    const PoolShape s = pool_shape(op, "input_shape", input_shape);
+    py::array go = require_float_array(op, "grad_output", go_h);
+    if (go.ndim() != static_cast<py::ssize_t>(input_shape.size()) ||
+        !std::equal(s.lead.begin(), s.lead.end(), go.shape())) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(go) +
+                              ", which does not match input_shape " + shape_str(input_shape) +
+                              " in its leading dimensions");
+    }
+    require_contiguous(op, "grad_output", go);
+    const int64_t oh = go.shape(go.ndim() - 2), ow = go.shape(go.ndim() - 1);
+    py::array dx(go.dtype(), input_shape);
+    dispatch_float(go, [&](auto t) {
+        using T = decltype(t);
+        const T* gp = static_cast<const T*>(go.data());
+        T* dp = static_cast<T*>(dx.mutable_data());
+        py::gil_scoped_release nogil;
+        adaptive_avg_pool2d_backward<T>(dp, gp, s.P, s.H, s.W, oh, ow);
+    });
+    return dx;
+}
+
+void bind_pool(py::module_& m) {
+    m.def("max_pool2d", &max_pool2d_binding, py::arg("input"), py::arg("kh"), py::arg("kw"), py::arg("sh"),
+          py::arg("sw"), py::arg("ph"), py::arg("pw"), py::arg("dh"), py::arg("dw"), py::arg("ceil_mode"),
+          py::arg("return_indices"));
+    m.def("max_pool2d_backward", &max_pool2d_backward_binding, py::arg("grad_output"), py::arg("indices"),
+          py::arg("input_shape"));
+    m.def("avg_pool2d", &avg_pool2d_binding, py::arg("input"), py::arg("kh"), py::arg("kw"), py::arg("sh"),
+          py::arg("sw"), py::arg("ph"), py::arg("pw"), py::arg("ceil_mode"), py::arg("count_include_pad"),
+          py::arg("divisor_override"));
+    m.def("avg_pool2d_backward", &avg_pool2d_backward_binding, py::arg("grad_output"), py::arg("input_shape"),
+          py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("ph"), py::arg("pw"),
+          py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"));
+    m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d_binding, py::arg("input"), py::arg("oh"), py::arg("ow"));
+    m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward_binding, py::arg("grad_output"),
+          py::arg("input_shape"));
+}
+
+// ---- norm ----
+
+// (N, C, L) of a batch_norm input (N, C), (N, C, L) or (N, C, H, W), else ValueError.
+std::array<int64_t, 3> norm_ncl(const char* op, const char* name, const py::array& x) {
+    if (x.ndim() < 2 || x.ndim() > 4) {
+        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(x) +
+                              "; expected (N, C), (N, C, L) or (N, C, H, W)");
+    }
+    int64_t L = 1;
+    for (py::ssize_t i = 2; i < x.ndim(); ++i) L *= x.shape(i);
+    return {x.shape(0), x.shape(1), L};
+}
+
+// A per-channel parameter (weight, bias, save_mean, ...): None (when allowed), or a
+// contiguous (C,) array of x's dtype. Absent arrays are None objects throughout this section
+// (a default py::array is an empty array, not a null handle).
+py::object norm_channel_param(const char* op, const char* name, py::handle h, const py::array& x, int64_t C) {
+    if (h.is_none()) return py::none();
+    py::array a = require_float_array(op, name, h);
+    require_same_dtype(op, "input", x, name, a);
+    if (a.ndim() != 1 || a.shape(0) != C) {
+        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(a) + " but input has " +
+                              std::to_string(C) + " channels; expected (" + std::to_string(C) + ",)");
+    }
+    require_contiguous(op, name, a);
+    return a;
+}
+
+// A running statistic: None, or an in-place (C,) state array of x's dtype.
+py::object norm_running_stat(const char* op, const char* name, py::handle h, const py::array& x, int64_t C) {
+    if (h.is_none()) return py::none();
+    py::array a = require_state(op, name, h, x.dtype());
+    if (a.ndim() != 1 || a.shape(0) != C) {
+        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(a) + " but input has " +
+                              std::to_string(C) + " channels; expected (" + std::to_string(C) + ",)");
+    }
+    return a;
+}
+
+template <typename T>
+T* norm_ptr(const py::object& a) {
+    return a.is_none() ? nullptr : static_cast<T*>(py::reinterpret_borrow<py::array>(a).mutable_data());
+}
+template <typename T>
+const T* norm_cptr(const py::object& a) {
+    return a.is_none() ? nullptr : static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data());
+}
+
+py::tuple batch_norm_binding(py::handle x_h, py::handle rm_h, py::handle rv_h, py::handle w_h, py::handle b_h,
+                             bool training, double momentum, double eps) {
+    const char* op = "batch_norm";
+    py::array x = require_float_array(op, "input", x_h);
+    const auto [N, C, L] = norm_ncl(op, "input", x);
+    require_contiguous(op, "input", x);
+    py::object rm = norm_running_stat(op, "running_mean", rm_h, x, C);
+    py::object rv = norm_running_stat(op, "running_var", rv_h, x, C);
+    py::object w = norm_channel_param(op, "weight", w_h, x, C);
+    py::object b = norm_channel_param(op, "bias", b_h, x, C);
+    if (!training && (rm.is_none() || rv.is_none())) {
+        throw py::value_error(op_prefix(op) + "running_mean and running_var must be given in evaluation mode "
+                              "(training=False)");
+    }
+    if (training && N * L == 1) {
+        throw py::value_error(op_prefix(op) + "Expected more than 1 value per channel when training, got input "
+                              "size " + shape_str(x));
+    }
+    if (!rm.is_none() && !rv.is_none() && norm_cptr<char>(rm) == norm_cptr<char>(rv)) {
+        throw py::value_error(op_prefix(op) + "running_mean and running_var must be different arrays");
+    }
+    py::array out(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    py::array save_mean(x.dtype(), std::vector<int64_t>{C}), save_invstd(x.dtype(), std::vector<int64_t>{C});
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        T *yp = norm_ptr<T>(out), *smp = norm_ptr<T>(save_mean), *sip = norm_ptr<T>(save_invstd);
+        T *rmp = norm_ptr<T>(rm), *rvp = norm_ptr<T>(rv);
+        const T *xp = norm_cptr<T>(x), *wp = norm_cptr<T>(w), *bp = norm_cptr<T>(b);
+        py::gil_scoped_release nogil;
+        batch_norm_forward<T>(yp, smp, sip, rmp, rvp, xp, wp, bp, N, C, L, training, momentum, eps);
+    });
+    return py::make_tuple(out, save_mean, save_invstd);
+}
+
+py::tuple batch_norm_backward_binding(py::handle g_h, py::handle x_h, py::handle w_h, py::handle sm_h,
+                                      py::handle si_h, bool training, bool need_input, bool need_weight,
+                                      bool need_bias) {
+    const char* op = "batch_norm_backward";
+    py::array x = require_float_array(op, "input", x_h);
+    const auto [N, C, L] = norm_ncl(op, "input", x);
+    require_contiguous(op, "input", x);
+    py::array g = require_float_array(op, "grad_output", g_h);
+    require_same_dtype(op, "input", x, "grad_output", g);
+    if (std::vector<int64_t>(g.shape(), g.shape() + g.ndim()) != std::vector<int64_t>(x.shape(), x.shape() + x.ndim())) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(g) + " but input has shape " +
+                              shape_str(x));
+    }
+    require_contiguous(op, "grad_output", g);
+    py::object w = norm_channel_param(op, "weight", w_h, x, C);
+    if (sm_h.is_none() || si_h.is_none()) {
+        throw py::value_error(op_prefix(op) + "save_mean and save_invstd are required");
+    }
+    py::object sm = norm_channel_param(op, "save_mean", sm_h, x, C);
+    py::object si = norm_channel_param(op, "save_invstd", si_h, x, C);
+    const std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
+    py::object dx = need_input ? py::object(py::array(x.dtype(), shape)) : py::object(py::none());
+    py::object dw = need_weight ? py::object(py::array(x.dtype(), std::vector<int64_t>{C})) : py::object(py::none());
+    py::object db = need_bias ? py::object(py::array(x.dtype(), std::vector<int64_t>{C})) : py::object(py::none());
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        T *dxp = norm_ptr<T>(dx), *dwp = norm_ptr<T>(dw), *dbp = norm_ptr<T>(db);
+        const T *gp = norm_cptr<T>(g), *xp = norm_cptr<T>(x), *wp = norm_cptr<T>(w);
+        const T *smp = norm_cptr<T>(sm), *sip = norm_cptr<T>(si);
+        py::gil_scoped_release nogil;
+        batch_norm_backward<T>(dxp, dwp, dbp, gp, xp, wp, smp, sip, N, C, L, training);
+    });
+    return py::make_tuple(dx, dw, db);
+}
+
+void bind_norm(py::module_& m) {
+    m.def("batch_norm", &batch_norm_binding, py::arg("input"), py::arg("running_mean"), py::arg("running_var"),
+          py::arg("weight"), py::arg("bias"), py::arg("training"), py::arg("momentum"), py::arg("eps"));
+    m.def("batch_norm_backward", &batch_norm_backward_binding, py::arg("grad_output"), py::arg("input"),
+          py::arg("weight"), py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"),
+          py::arg("need_input"), py::arg("need_weight"), py::arg("need_bias"));
+}
+
+// ---- dropout ----
+
+// out = inp * mask / (1 - p) with the mask of (seed, offset); `out_h` None (a new array)
+// or the input itself (in place: C-contiguous, aligned, writeable).
+py::array dropout_binding(const std::string& op_name, py::handle x_h, py::handle out_h, double p, uint64_t seed,
+                          uint64_t offset) {
+    const char* op = op_name.c_str();
+    const char* name = op_name == "dropout" ? "input" : "grad_output";
+    py::array x = require_float_array(op, name, x_h);
+    if (!(p >= 0.0 && p <= 1.0)) {
+        throw py::value_error(op_prefix(op) + "dropout probability has to be between 0 and 1, but got " +
+                              std::to_string(p));
+    }
+    const int64_t n = x.size();
+    if (n > 0 && offset > ~uint64_t(0) - static_cast<uint64_t>(n - 1)) {
+        throw py::value_error(op_prefix(op) + "offset + number of elements must not exceed 2**64");
+    }
+    py::array out;
+    if (out_h.is_none()) {
+        require_contiguous(op, name, x);
+        out = py::array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    } else {
+        out = require_ndarray(op, "out", out_h);
+        if (!out.is(x)) throw py::value_error(op_prefix(op) + "out must be the input itself (in place) or None");
+        if (!(x.flags() & py::array::c_style) || !is_aligned(x) || !x.writeable()) {
+            throw py::value_error(op_prefix(op) + "inplace=True needs a C-contiguous, aligned, writeable input; " +
+                                  name + " of shape " + shape_str(x) + " is not");
+        }
+    }
+    // Keep probability 1 - p as a 32-bit threshold: word < threshold keeps, so threshold
+    // 2^32 keeps everything (p = 0) and 0 nothing (p = 1).
+    const uint64_t threshold = static_cast<uint64_t>(std::nearbyint(std::ldexp(1.0 - p, 32)));
+    const double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* xp = static_cast<const T*>(x.data());
+        T* yp = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        dropout_forward<T>(yp, xp, n, threshold, static_cast<T>(scale), seed, offset);
+    });
+    return out;
+}
+
+void bind_dropout(py::module_& m) {
+    m.def("dropout", &dropout_binding, py::arg("op"), py::arg("input"), py::arg("out"), py::arg("p"),
+          py::arg("seed"), py::arg("offset"));
+    m.def("philox4x32_10", [](uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
+        const uint32_t ctr[4] = {c0, c1, c2, c3}, key[2] = {k0, k1};
+        uint32_t r[4];
+        philox4x32_10(r, ctr, key);
+        return py::make_tuple(r[0], r[1], r[2], r[3]);
+    }, "Philox4x32-10 of counter (c0..c3) under key (k0, k1): four 32-bit words.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -783,4 +1221,7 @@ PYBIND11_MODULE(_C, m) {
     bind_linear(m);
     bind_conv2d(m);
     bind_optim(m);
+    bind_pool(m);
+    bind_norm(m);
+    bind_dropout(m);
 }

@@ -470,3 +470,313 @@ TOLERANCES.update({
     ("adagrad_step_", np.dtype(np.float32)): Rel(rtol=1.0, atol=8.0),
     ("adagrad_step_", np.dtype(np.float64)): Rel(rtol=2.0, atol=16.0),
 })
+
+
+# ---- pool ----
+# Pooling oracles, written per output position straight from torch's definitions, vectorised
+# over the planes (every leading dimension). Inputs (..., H, W); any float dtype, computed
+# in float64.
+
+def pool_output_size(n, k, s, p, d, ceil_mode):
+    """torch's output length: floor or ceil of (n + 2p - d(k-1) - 1) / s, plus one, less one
+    when ceil_mode would start the last window in the right padding."""
+    num = n + 2 * p - d * (k - 1) - 1
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def max_pool2d_ref(x, k, s, p, d, ceil_mode):
+    """(out, indices): the window maximum (the first one in row-major window order; a NaN
+    replaces any running maximum, so the last NaN wins) and its flat offset h*W + w in the
+    plane. Padding is never a candidate. k, s, p, d are (h, w) pairs."""
+    x = _as64(x)
+    H, W = x.shape[-2:]
+    OH = pool_output_size(H, k[0], s[0], p[0], d[0], ceil_mode)
+    OW = pool_output_size(W, k[1], s[1], p[1], d[1], ceil_mode)
+    lead = x.shape[:-2]
+    out = np.empty(lead + (OH, OW))
+    ind = np.empty(lead + (OH, OW), dtype=np.int64)
+    for oh in range(OH):
+        for ow in range(OW):
+            m = np.full(lead, -np.inf)
+            mi = None
+            for kh in range(k[0]):
+                ih = oh * s[0] - p[0] + kh * d[0]
+                for kw in range(k[1]):
+                    iw = ow * s[1] - p[1] + kw * d[1]
+                    if not (0 <= ih < H and 0 <= iw < W):
+                        continue
+                    v = x[..., ih, iw]
+                    if mi is None:  # the first in-range element starts the scan
+                        mi = np.full(lead, ih * W + iw, dtype=np.int64)
+                    take = (v > m) | np.isnan(v)
+                    m = np.where(take, v, m)
+                    mi = np.where(take, ih * W + iw, mi)
+            out[..., oh, ow] = m
+            ind[..., oh, ow] = mi
+    return out, ind
+
+
+def max_pool2d_backward_ref(g, indices, input_shape):
+    """grad_input[plane, indices[plane, o]] += g[plane, o], in float64."""
+    H, W = input_shape[-2:]
+    gi = np.zeros((int(np.prod(input_shape[:-2])), H * W))
+    g2 = _as64(g).reshape(gi.shape[0], -1)
+    i2 = np.asarray(indices).reshape(gi.shape[0], -1)
+    for plane in range(gi.shape[0]):
+        np.add.at(gi[plane], i2[plane], g2[plane])
+    return gi.reshape(input_shape)
+
+
+def max_pool2d_backward_scale(g, indices, input_shape):
+    """(m - 1) * sum |g| over the m outputs that feed each input element: what the rounding
+    error of an m-term float sum is bounded by (first order; see TOLERANCES)."""
+    H, W = input_shape[-2:]
+    n = int(np.prod(input_shape[:-2]))
+    total, count = np.zeros((n, H * W)), np.zeros((n, H * W))
+    g2, i2 = np.abs(_as64(g)).reshape(n, -1), np.asarray(indices).reshape(n, -1)
+    for plane in range(n):
+        np.add.at(total[plane], i2[plane], g2[plane])
+        np.add.at(count[plane], i2[plane], 1.0)
+    return (np.maximum(count - 1, 0) * total).reshape(input_shape)
+
+
+def avg_pool2d_windows(H, W, k, s, p, ceil_mode, count_include_pad, divisor_override):
+    """[(oh, ow, h0, h1, w0, w1, divisor)] for avg_pool2d, torch's rule: the window
+    [h0, h0 + k) is first clipped to the padded edge H + p (that size is the divisor with
+    count_include_pad), then to the input."""
+    OH = pool_output_size(H, k[0], s[0], p[0], 1, ceil_mode)
+    OW = pool_output_size(W, k[1], s[1], p[1], 1, ceil_mode)
+    wins = []
+    for oh in range(OH):
+        for ow in range(OW):
+            h0, w0 = oh * s[0] - p[0], ow * s[1] - p[1]
+            h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
+            padded = (h1 - h0) * (w1 - w0)
+            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, H), min(w1, W)
+            div = divisor_override or (padded if count_include_pad else (h1 - h0) * (w1 - w0))
+            wins.append((oh, ow, h0, h1, w0, w1, div))
+    return OH, OW, wins
+
+
+def adaptive_avg_pool2d_windows(H, W, OH, OW):
+    """torch's adaptive windows: rows floor(i*H/OH) to ceil((i+1)*H/OH), likewise columns."""
+    wins = []
+    for i in range(OH):
+        h0, h1 = (i * H) // OH, -(-((i + 1) * H) // OH)
+        for j in range(OW):
+            w0, w1 = (j * W) // OW, -(-((j + 1) * W) // OW)
+            wins.append((i, j, h0, h1, w0, w1, (h1 - h0) * (w1 - w0)))
+    return OH, OW, wins
+
+
+def window_avg_ref(x, OH, OW, wins):
+    """Forward of an average pooling given its windows: (out, scale), where scale is
+    (terms in the window) * sum |x| / divisor, what the summation error grows with."""
+    x = _as64(x)
+    out = np.zeros(x.shape[:-2] + (OH, OW))
+    scale = np.zeros_like(out)
+    for oh, ow, h0, h1, w0, w1, div in wins:
+        win = x[..., h0:h1, w0:w1]
+        out[..., oh, ow] = win.sum(axis=(-2, -1)) / div
+        scale[..., oh, ow] = (h1 - h0) * (w1 - w0) * np.abs(win).sum(axis=(-2, -1)) / div
+    return out, scale
+
+
+def window_avg_backward_ref(g, input_shape, wins):
+    """Backward of an average pooling given its windows: (grad_input, scale), scale being
+    (windows covering the element) * sum |g / divisor| over them."""
+    g = _as64(g)
+    gi = np.zeros(input_shape)
+    total, count = np.zeros(input_shape), np.zeros(input_shape[-2:])
+    for oh, ow, h0, h1, w0, w1, div in wins:
+        share = g[..., oh, ow] / div
+        gi[..., h0:h1, w0:w1] += share[..., None, None]
+        total[..., h0:h1, w0:w1] += np.abs(share)[..., None, None]
+        count[h0:h1, w0:w1] += 1
+    return gi, count * total
+
+
+# Pooling tolerances (Rel: tol = u * (rtol |expected| + atol * scale)).
+# max_pool2d selects an element: exact. Its backward adds the m gradients routed to one
+# input element in float: error <= (m - 1) u sum|g| (Higham, ch. 4), the scale passed; the
+# float64 oracle's own np.add.at rounds as much again, hence atol 2 for float64.
+# Average pooling sums in double and rounds once: float32 errs by u |expected| plus the
+# double sums of kernel and oracle, each <= K u64 sum|x| / div = 2^-29 K u32 sum|x| / div,
+# with scale = K sum|x| / div; float64 sums in the kernel's dtype (kernel and oracle each
+# K u sum|x|/div) and divides (u |expected| each). Backward: each share g/div is rounded
+# once (u |g/div|) and then m shares are summed ((m - 1) u sum|g/div|): at most m u sum|g/div|,
+# the scale passed; float64 doubles it for the oracle.
+TOLERANCES.update({
+    ("max_pool2d", np.dtype(np.float32)): Rel(0.0, 0.0),
+    ("max_pool2d", np.dtype(np.float64)): Rel(0.0, 0.0),
+    ("max_pool2d_backward", np.dtype(np.float32)): Rel(0.0, 1.0),
+    ("max_pool2d_backward", np.dtype(np.float64)): Rel(0.0, 2.0),
+    ("avg_pool2d", np.dtype(np.float32)): Rel(1.0, 2.0 ** -28),
+    ("avg_pool2d", np.dtype(np.float64)): Rel(2.0, 2.0),
+    ("avg_pool2d_backward", np.dtype(np.float32)): Rel(0.0, 1.0),
+    ("avg_pool2d_backward", np.dtype(np.float64)): Rel(0.0, 2.0),
+    ("adaptive_avg_pool2d", np.dtype(np.float32)): Rel(1.0, 2.0 ** -28),
+    ("adaptive_avg_pool2d", np.dtype(np.float64)): Rel(2.0, 2.0),
+    ("adaptive_avg_pool2d_backward", np.dtype(np.float32)): Rel(0.0, 1.0),
+    ("adaptive_avg_pool2d_backward", np.dtype(np.float64)): Rel(0.0, 2.0),
+})
+
+
+# ---- norm ----
+# batch_norm over (N, C, *): statistics over every axis but 1, in float64.
+
+def _bn_axes(x):
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _bn_channel(v, x):
+    """A (C,) vector shaped to broadcast against x."""
+    return np.asarray(v, dtype=np.float64).reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def batch_norm_ref(x, running_mean, running_var, weight, bias, training, momentum, eps):
+    """(out, save_mean, save_invstd, new_running_mean, new_running_var), nothing in place.
+    Training: batch mean and biased variance normalise; the running variance takes the
+    unbiased one (torch). Eval: running statistics. None running stats stay None."""
+    x = _as64(x)
+    axes = _bn_axes(x)
+    C = x.shape[1]
+    w = np.ones(C) if weight is None else _as64(weight)
+    b = np.zeros(C) if bias is None else _as64(bias)
+    new_rm = None if running_mean is None else _as64(running_mean).copy()
+    new_rv = None if running_var is None else _as64(running_var).copy()
+    if training:
+        m = x.size // C
+        mean = x.mean(axis=axes)
+        var = ((x - _bn_channel(mean, x)) ** 2).mean(axis=axes)
+        if new_rm is not None:
+            new_rm = (1 - momentum) * new_rm + momentum * mean
+        if new_rv is not None:
+            new_rv = (1 - momentum) * new_rv + momentum * var * m / (m - 1)
+    else:
+        mean, var = _as64(running_mean), _as64(running_var)
+    invstd = 1.0 / np.sqrt(var + eps)
+    out = (x - _bn_channel(mean, x)) * _bn_channel(invstd * w, x) + _bn_channel(b, x)
+    return out, mean, invstd, new_rm, new_rv
+
+
+def batch_norm_backward_ref(g, x, weight, save_mean, save_invstd, training):
+    """(grad_input, grad_weight, grad_bias) of batch_norm_ref's output, given its statistics."""
+    g, x = _as64(g), _as64(x)
+    axes = _bn_axes(x)
+    C = x.shape[1]
+    m = x.size // C
+    w = np.ones(C) if weight is None else _as64(weight)
+    xhat = (x - _bn_channel(save_mean, x)) * _bn_channel(save_invstd, x)
+    gb = g.sum(axis=axes)
+    gw = (g * xhat).sum(axis=axes)
+    if training:
+        gi = _bn_channel(w * save_invstd, x) * (g - _bn_channel(gb / m, x) - xhat * _bn_channel(gw / m, x))
+    else:
+        gi = _bn_channel(w * save_invstd, x) * g
+    return gi, gw, gb
+
+
+def batch_norm_scales(x, g, weight, bias, running_mean, running_var, training, momentum, eps):
+    """What the rounding errors of each batch_norm result grow with (see TOLERANCES): M times
+    the magnitudes summed into it (M values per channel), elementwise. Keys: out, save_mean,
+    save_invstd, running_mean, running_var, grad_input, grad_weight, grad_bias."""
+    x = _as64(x)
+    axes = _bn_axes(x)
+    C = x.shape[1]
+    m = max(1, x.size // C)
+    w = np.ones(C) if weight is None else _as64(weight)
+    b = np.zeros(C) if bias is None else _as64(bias)
+    out, mean, invstd, _, _ = batch_norm_ref(x, running_mean, running_var, weight, bias, training, momentum, eps)
+    mean_abs = np.abs(x).mean(axis=axes)
+    dev = np.abs(x - _bn_channel(mean, x))
+    s = {
+        "out": m * (dev + _bn_channel(mean_abs, x)) * _bn_channel(np.abs(invstd * w), x) + _bn_channel(np.abs(b), x),
+        "save_mean": m * (mean_abs if training else np.abs(mean)),
+        "save_invstd": m * invstd,
+    }
+    if running_mean is not None:
+        s["running_mean"] = np.abs(_as64(running_mean)) + momentum * m * mean_abs
+    if running_var is not None:
+        s["running_var"] = np.abs(_as64(running_var)) + momentum * m * (dev ** 2).mean(axis=axes) * m / max(1, m - 1)
+    if g is not None:
+        g = _as64(g)
+        xhat = dev * _bn_channel(invstd, x)
+        s["grad_bias"] = m * np.abs(g).sum(axis=axes)
+        s["grad_weight"] = m * np.abs(g * xhat).sum(axis=axes)
+        s["grad_input"] = _bn_channel(np.abs(w * invstd), x) * (
+            np.abs(g) + _bn_channel(np.abs(g).mean(axis=axes), x)
+            + xhat * _bn_channel(m * np.abs(g * xhat).mean(axis=axes), x))
+    return s
+
+
+# batch_norm tolerances (Rel: tol = u * (rtol |expected| + atol * scale), scale from
+# batch_norm_scales). Every per-channel sum of M terms errs by at most (M - 1) u times the sum
+# of the magnitudes (Higham, ch. 4); the scales are M times those magnitudes, propagated
+# through the few operations after the sums to first order. float32 sums in double and
+# rounds each result once (rtol 1); the double sums of kernel and oracle add 2 u64 * scale =
+# 2^-28 u32 * scale, and a few more double roundings, hence atol 2^-26. float64 rounds as
+# float32 does in double, in kernel and oracle alike, plus a handful of roundings after the
+# sums: rtol 4, atol 4.
+TOLERANCES.update({
+    ("batch_norm", np.dtype(np.float32)): Rel(1.0, 2.0 ** -26),
+    ("batch_norm", np.dtype(np.float64)): Rel(4.0, 4.0),
+    ("batch_norm_backward", np.dtype(np.float32)): Rel(1.0, 2.0 ** -26),
+    ("batch_norm_backward", np.dtype(np.float64)): Rel(4.0, 4.0),
+})
+
+
+# ---- dropout ----
+# Philox4x32-10 in NumPy (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as
+# 1, 2, 3", SC 2011), vectorised over counters, and dropout's mask built from it.
+
+_PHILOX_M = (0xD2511F53, 0xCD9E8D57)
+_PHILOX_W = (0x9E3779B9, 0xBB67AE85)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def philox4x32_10_ref(ctr, key):
+    """ctr: four uint64 arrays of 32-bit words (broadcastable), key: two ints. Returns the four
+    output words as uint64 arrays."""
+    c = [np.asarray(v, dtype=np.uint64) & _MASK32 for v in ctr]
+    k0, k1 = int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + _PHILOX_W[0]) & 0xFFFFFFFF, (k1 + _PHILOX_W[1]) & 0xFFFFFFFF
+        p0 = c[0] * np.uint64(_PHILOX_M[0])  # < 2^64: no overflow
+        p1 = c[2] * np.uint64(_PHILOX_M[1])
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ np.uint64(k0), p1 & _MASK32,
+             (p0 >> np.uint64(32)) ^ c[3] ^ np.uint64(k1), p0 & _MASK32]
+    return c
+
+
+def dropout_keep_ref(n, p, seed, offset):
+    """Boolean keep mask of n elements: word (offset + i) % 4 of Philox at counter
+    (offset + i) // 4 (64 bits over the two low words) and key seed (two 32-bit halves),
+    kept when below round((1 - p) * 2^32)."""
+    j = np.uint64(offset) + np.arange(n, dtype=np.uint64)
+    q = j // np.uint64(4)
+    words = philox4x32_10_ref((q & _MASK32, q >> np.uint64(32), 0, 0), (seed & 0xFFFFFFFF, seed >> 32))
+    w = np.choose((j % np.uint64(4)).astype(np.int64), words)
+    threshold = int(np.round(np.ldexp(1.0 - p, 32)))
+    return w < threshold
+
+
+def dropout_ref(x, p, seed, offset):
+    """x * (keep ? 1 / (1 - p) : 0) in float64 (x * 0 for dropped elements: NaN stays NaN)."""
+    x = _as64(x)
+    keep = dropout_keep_ref(x.size, p, seed, offset).reshape(x.shape)
+    scale = 1.0 / (1.0 - p) if p < 1 else 0.0
+    with np.errstate(invalid="ignore"):
+        return x * np.where(keep, scale, 0.0)
+
+
+# dropout: the kernel rounds 1 / (1 - p) to the dtype and then the product: two roundings
+# (rtol 2); float64's oracle rounds the same two, hence 4.
+TOLERANCES.update({
+    ("dropout", np.dtype(np.float32)): Rel(2.0, 0.0),
+    ("dropout", np.dtype(np.float64)): Rel(4.0, 0.0),
+})

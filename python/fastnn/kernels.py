@@ -509,3 +509,415 @@ def adagrad_step_(params, grads, state_sums, steps, *, lr=1e-2, lr_decay=0.0, we
     """
     _C.adagrad_step_(params, grads, state_sums, steps, float(lr), float(lr_decay),
                      float(weight_decay), float(eps), bool(maximize))
+
+
+# ---- pool ----
+
+__all__ += ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+            "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward"]
+
+
+def _pool_pair(op, name, value):
+    """An int or a sequence of one or two ints as an (h, w) pair of Python ints."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        return int(value[0]), int(value[-1])
+    raise TypeError(f"[{op}] {name} must be an int or a tuple of two ints, got {value!r}")
+
+
+def _pool_input(op, name, x):
+    """A float32/float64 ndarray, made C-contiguous (a copy only when it is not)."""
+    _require_ndarray(op, name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+    return np.ascontiguousarray(x)
+
+
+def _pool_window(op, kernel_size, stride, padding):
+    kh, kw = _pool_pair(op, "kernel_size", kernel_size)
+    # torch: stride=None (or an empty list) means stride = kernel_size
+    sh, sw = (kh, kw) if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+        else _pool_pair(op, "stride", stride)
+    ph, pw = _pool_pair(op, "padding", padding)
+    return kh, kw, sh, sw, ph, pw
+
+
+def _pool_shape(op, input_shape):
+    try:
+        return tuple(int(v) for v in input_shape)
+    except TypeError:
+        raise TypeError(f"[{op}] input_shape must be a sequence of ints, got {input_shape!r}") from None
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling with :func:`torch.nn.functional.max_pool2d` semantics.
+
+    Output element ``(oh, ow)`` is the maximum of the window of rows
+    ``oh*stride[0] - padding[0] + kh*dilation[0]`` and the matching columns; padding never
+    wins (it acts as -inf). Ties keep the first maximum in row-major window order, and a NaN
+    in the window propagates (the last NaN is reported), as PyTorch's CPU kernel.
+
+    Args:
+        input: float32 or float64 array of shape ``(N, C, H, W)`` or ``(C, H, W)``
+            (``N`` may be 0). Non-contiguous arrays are copied first.
+        kernel_size, stride, padding, dilation: an int or a pair ``(h, w)``; ``stride``
+            defaults to ``kernel_size``. ``padding`` must be at most half the kernel size.
+        ceil_mode: round the output size up instead of down; the last window must still
+            start inside the input or the left padding.
+        return_indices: also return where each maximum came from.
+
+    Shape:
+        Output ``(N, C, OH, OW)`` / ``(C, OH, OW)`` with
+        ``OH = floor((H + 2*padding - dilation*(kernel-1) - 1 [+ stride-1 with ceil_mode]) / stride) + 1``
+        (less one if ceil_mode would start the last window in the right padding).
+
+    Returns:
+        The pooled array (input's dtype), or ``(output, indices)`` with ``return_indices``:
+        ``indices`` is int64, output's shape, holding the flat offset ``h*W + w`` of each
+        maximum within its input plane (PyTorch's convention). A window that covers no
+        input element at all (possible with dilation) gives -inf and, like PyTorch, an
+        offset outside the plane, which :func:`max_pool2d_backward` rejects.
+
+    Raises:
+        TypeError: input not a float32/float64 ndarray; a parameter not an int or pair.
+        ValueError: input not 3-D/4-D or with C, H or W of 0; kernel_size, stride or
+            dilation < 1; padding < 0 or more than half the kernel; output size < 1.
+    """
+    op = "max_pool2d"
+    x = _pool_input(op, "input", input)
+    kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
+    dh, dw = _pool_pair(op, "dilation", dilation)
+    return _C.max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, bool(ceil_mode), bool(return_indices))
+
+
+def max_pool2d_backward(grad_output, indices, input_shape):
+    """Gradient of :func:`max_pool2d` with respect to its input.
+
+    ``grad_input.reshape(P, H*W)[p, indices[p, o]] += grad_output[p, o]`` for every plane
+    ``p`` and output ``o``; where windows overlap (stride < kernel) an input element sums
+    the gradients of every output it was the maximum of, always in increasing output order,
+    so the result is identical for any thread count.
+
+    Args:
+        grad_output: float32/float64 array, the shape of max_pool2d's output.
+        indices: the int64 indices max_pool2d returned (same shape as ``grad_output``).
+        input_shape: the shape of max_pool2d's input, ``(N, C, H, W)`` or ``(C, H, W)``.
+
+    Returns:
+        A new array ``grad_input`` of ``input_shape`` and grad_output's dtype.
+
+    Raises:
+        TypeError: grad_output not a float ndarray, indices not int64.
+        ValueError: shapes that do not match each other or ``input_shape``.
+        IndexError: an index outside ``[0, H*W)``.
+    """
+    op = "max_pool2d_backward"
+    go = _pool_input(op, "grad_output", grad_output)
+    _require_ndarray(op, "indices", indices)
+    return _C.max_pool2d_backward(go, np.ascontiguousarray(indices), _pool_shape(op, input_shape))
+
+
+def _avg_divisor(op, divisor_override):
+    if divisor_override is None:
+        return 0
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
+        raise TypeError(f"[{op}] divisor_override must be an int or None, got {divisor_override!r}")
+    if divisor_override <= 0:
+        raise ValueError(f"[{op}] divisor_override must be positive, got {divisor_override}")
+    return int(divisor_override)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling with :func:`torch.nn.functional.avg_pool2d` semantics.
+
+    Each output is the sum of the window's in-range elements divided by: ``divisor_override``
+    when given; else, with ``count_include_pad``, the window's size counting the zero
+    padding but clipped at the padded edge (a ceil_mode window that runs past
+    ``H + padding`` counts only up to it); else the number of in-range elements. Sums are
+    accumulated in float64.
+
+    Args:
+        input: float32 or float64 array ``(N, C, H, W)`` or ``(C, H, W)``.
+        kernel_size, stride, padding: an int or a pair; ``stride`` defaults to
+            ``kernel_size``; ``padding`` at most half the kernel size.
+        ceil_mode, count_include_pad, divisor_override: as above.
+
+    Shape:
+        As :func:`max_pool2d` with dilation 1.
+
+    Returns:
+        A new array of the input's dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`max_pool2d`; ``divisor_override`` <= 0.
+    """
+    op = "avg_pool2d"
+    x = _pool_input(op, "input", input)
+    kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
+    return _C.avg_pool2d(x, kh, kw, sh, sw, ph, pw, bool(ceil_mode), bool(count_include_pad),
+                         _avg_divisor(op, divisor_override))
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """Gradient of :func:`avg_pool2d` with respect to its input.
+
+    Every input element receives ``grad_output / divisor`` from each window it lies in
+    (added in increasing output order). The pooling arguments must be those of the forward.
+
+    Args:
+        grad_output: float32/float64 array, the shape of avg_pool2d's output.
+        input_shape: the forward input's shape.
+        kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: as
+            given to :func:`avg_pool2d`.
+
+    Returns:
+        A new array ``grad_input`` of ``input_shape`` and grad_output's dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`avg_pool2d`; grad_output not of the output's shape.
+    """
+    op = "avg_pool2d_backward"
+    go = _pool_input(op, "grad_output", grad_output)
+    kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
+    return _C.avg_pool2d_backward(go, _pool_shape(op, input_shape), kh, kw, sh, sw, ph, pw, bool(ceil_mode),
+                                  bool(count_include_pad), _avg_divisor(op, divisor_override))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive 2-D average pooling with :func:`torch.nn.functional.adaptive_avg_pool2d`
+    semantics: output ``(i, j)`` averages rows ``floor(i*H/OH)`` to ``ceil((i+1)*H/OH)``
+    (exclusive) and the matching columns. ``output_size=1`` is global average pooling.
+
+    Args:
+        input: float32 or float64 array ``(N, C, H, W)`` or ``(C, H, W)``.
+        output_size: an int or a pair ``(OH, OW)``; a ``None`` entry keeps that input size.
+
+    Returns:
+        A new array ``(N, C, OH, OW)`` / ``(C, OH, OW)`` of the input's dtype (sums in
+        float64).
+
+    Raises:
+        TypeError: input not a float ndarray; output_size not an int, pair or None entries.
+        ValueError: input not 3-D/4-D or with C, H or W of 0; a negative output size.
+    """
+    op = "adaptive_avg_pool2d"
+    x = _pool_input(op, "input", input)
+    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        size = tuple(x.shape[-2 + i] if v is None else v for i, v in enumerate(output_size))
+    else:
+        size = output_size
+    oh, ow = _pool_pair(op, "output_size", size)
+    return _C.adaptive_avg_pool2d(x, oh, ow)
+
+
+def adaptive_avg_pool2d_backward(grad_output, input_shape):
+    """Gradient of :func:`adaptive_avg_pool2d`: every input element receives
+    ``grad_output[i, j] / window_size(i, j)`` from each window ``(i, j)`` it lies in.
+
+    Args:
+        grad_output: float32/float64 array ``(N, C, OH, OW)`` / ``(C, OH, OW)``.
+        input_shape: the forward input's shape.
+
+    Returns:
+        A new array ``grad_input`` of ``input_shape`` and grad_output's dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`adaptive_avg_pool2d`; mismatched leading dimensions.
+    """
+    op = "adaptive_avg_pool2d_backward"
+    go = _pool_input(op, "grad_output", grad_output)
+    return _C.adaptive_avg_pool2d_backward(go, _pool_shape(op, input_shape))
+
+
+# ---- norm ----
+
+__all__ += ["batch_norm", "batch_norm_forward", "batch_norm_backward"]
+
+
+def _norm_input(op, name, x):
+    if x is None:
+        return None
+    _require_ndarray(op, name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+    return np.ascontiguousarray(x)
+
+
+def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                       eps=1e-05):
+    """:func:`batch_norm`, also returning what :func:`batch_norm_backward` needs.
+
+    Returns:
+        ``(output, save_mean, save_invstd)``: ``save_mean`` and ``save_invstd`` have shape
+        ``(C,)`` and the input's dtype. In training they are the batch mean and
+        ``1 / sqrt(biased batch variance + eps)`` (0 and 0 for an empty batch); in evaluation,
+        ``running_mean`` and ``1 / sqrt(running_var + eps)``.
+
+    Everything else (arguments, updates, errors) is as :func:`batch_norm`.
+    """
+    op = "batch_norm"
+    x = _norm_input(op, "input", input)
+    w = _norm_input(op, "weight", weight)
+    b = _norm_input(op, "bias", bias)
+    return _C.batch_norm(x, running_mean, running_var, w, b, bool(training), float(momentum), float(eps))
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-05):
+    """Batch normalisation with :func:`torch.nn.functional.batch_norm` semantics.
+
+    ``out = (input - mean) / sqrt(var + eps) * weight + bias`` per channel (axis 1). In
+    training, ``mean`` and ``var`` are the batch's (the biased variance) over every axis but
+    1, and the running statistics, when given, are updated in place:
+    ``running_mean = (1 - momentum) * running_mean + momentum * mean`` and
+    ``running_var = (1 - momentum) * running_var + momentum * var * M / (M - 1)`` (the
+    unbiased variance; ``M`` values per channel). In evaluation the running statistics are
+    used and left unchanged. Sums run in float64, in an order that does not depend on the
+    thread count.
+
+    Args:
+        input: float32 or float64 array ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)``.
+        running_mean, running_var: ``(C,)`` arrays of the input's dtype, C-contiguous and
+            writeable (updated in place, never copied), or None (training only: then nothing
+            is updated).
+        weight, bias: optional ``(C,)`` arrays of the input's dtype (1 and 0 when None).
+        training: use batch statistics and update the running ones.
+        momentum, eps: as above.
+
+    Shape:
+        Output: the input's shape and dtype.
+
+    Returns:
+        The normalised array (a new array). :func:`batch_norm_forward` also returns the
+        statistics for the backward.
+
+    Raises:
+        TypeError: arrays of other dtypes; a running statistic that is not a C-contiguous,
+            writeable ndarray of the input's dtype.
+        ValueError: input not 2-D to 4-D; a ``(C,)`` argument of another length; evaluation
+            without running statistics; training with one value per channel ("Expected more
+            than 1 value per channel when training"). Nothing is updated when an error is
+            raised.
+    """
+    return batch_norm_forward(input, running_mean, running_var, weight, bias, training, momentum, eps)[0]
+
+
+def batch_norm_backward(grad_output, input, weight, save_mean, save_invstd, training=True,
+                        output_mask=(True, True, True)):
+    """Gradients of :func:`batch_norm` given :func:`batch_norm_forward`'s saved statistics.
+
+    With ``xhat = (input - save_mean) * save_invstd`` and ``M`` values per channel:
+    ``grad_bias = sum(grad_output)``, ``grad_weight = sum(grad_output * xhat)`` (sums over
+    every axis but 1), and ``grad_input = weight * save_invstd * (grad_output -
+    grad_bias / M - xhat * grad_weight / M)`` in training (the batch statistics depend on
+    the input) or ``weight * save_invstd * grad_output`` in evaluation.
+
+    Args:
+        grad_output: array of the input's shape and dtype.
+        input: the forward's input.
+        weight: the forward's weight, or None (1).
+        save_mean, save_invstd: as returned by :func:`batch_norm_forward`.
+        training: the forward's ``training``.
+        output_mask: which of ``(grad_input, grad_weight, grad_bias)`` to compute.
+
+    Returns:
+        ``(grad_input, grad_weight, grad_bias)``, new arrays; None where the mask is False.
+
+    Raises:
+        TypeError / ValueError: as :func:`batch_norm` for mismatched dtypes or shapes.
+    """
+    op = "batch_norm_backward"
+    g = _norm_input(op, "grad_output", grad_output)
+    x = _norm_input(op, "input", input)
+    w = _norm_input(op, "weight", weight)
+    sm = _norm_input(op, "save_mean", save_mean)
+    si = _norm_input(op, "save_invstd", save_invstd)
+    mask = tuple(bool(v) for v in output_mask)
+    if len(mask) != 3:
+        raise ValueError(f"[{op}] output_mask must have 3 entries, got {output_mask!r}")
+    return _C.batch_norm_backward(g, x, w, sm, si, bool(training), *mask)
+
+
+# ---- dropout ----
+
+__all__ += ["dropout", "dropout_backward"]
+
+
+def _dropout_args(op, name, x, p, seed, offset):
+    _require_ndarray(op, name, x)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"[{op}] dropout probability has to be between 0 and 1, but got {p}")
+    for arg, value in (("seed", seed), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"[{op}] {arg} must be an int, got {value!r}")
+        if not 0 <= int(value) < 2 ** 64:
+            raise ValueError(f"[{op}] {arg} must be in [0, 2**64), got {value}")
+    return p, int(seed), int(offset)
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, seed, offset=0):
+    """Dropout with :func:`torch.nn.functional.dropout` semantics and a reproducible mask.
+
+    Each element is kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``, or
+    zeroed (as ``input * 0``: NaN and Inf stay NaN, as in PyTorch). Element ``i`` (in
+    C order) keeps or drops by the Philox4x32-10 word at stream position ``offset + i``
+    under key ``seed`` (Salmon et al., SC 2011): word ``j % 4`` of the block at counter
+    ``j // 4``, kept when below ``round((1 - p) * 2**32)``. So the mask depends only on
+    ``(seed, offset)``, not on the thread count, and a slice ``input[a:b]`` of a 1-D array
+    dropped with ``offset=a`` gets exactly that slice of the full mask. Give each call its
+    own stream range (e.g. advance ``offset`` by ``input.size``) for independent masks.
+
+    Args:
+        input: float32 or float64 array, any shape.
+        p: probability of an element being zeroed, in ``[0, 1]``.
+        training: when False (or ``p == 0``, or ``input`` is empty) ``input`` itself is
+            returned, as PyTorch does.
+        inplace: overwrite ``input`` (which must be C-contiguous and writeable) and return it.
+        seed: the generator key, an int in ``[0, 2**64)`` (keyword-only, required).
+        offset: stream position of the first element, an int >= 0.
+
+    Returns:
+        A new array of the input's shape and dtype, or ``input`` itself (see above).
+        ``p == 1`` gives zeros (NaN where ``input`` is NaN or infinite).
+
+    Raises:
+        TypeError: input not a float32/float64 ndarray; seed or offset not an int.
+        ValueError: p outside [0, 1]; seed or offset out of range, or offset + input.size
+            beyond 2**64; inplace on a non-contiguous or read-only array.
+    """
+    op = "dropout"
+    p, seed, offset = _dropout_args(op, "input", input, p, seed, offset)
+    if not training or p == 0.0 or input.size == 0:
+        return input
+    if inplace:
+        return _C.dropout(op, input, input, p, seed, offset)
+    return _C.dropout(op, np.ascontiguousarray(input), None, p, seed, offset)
+
+
+def dropout_backward(grad_output, p, *, seed, offset=0):
+    """Gradient of :func:`dropout` (training mode): ``grad_output * mask / (1 - p)``, the
+    mask regenerated from the forward's ``(seed, offset)`` (nothing is stored).
+
+    Args:
+        grad_output: float32/float64 array of the forward input's shape.
+        p, seed, offset: exactly as given to the forward.
+
+    Returns:
+        A new array ``grad_input`` (also when ``p == 0``: then a copy of ``grad_output``).
+
+    Raises:
+        As :func:`dropout`.
+    """
+    op = "dropout_backward"
+    p, seed, offset = _dropout_args(op, "grad_output", grad_output, p, seed, offset)
+    g = np.ascontiguousarray(grad_output)
+    if p == 0.0 or g.size == 0:
+        return g.copy() if g is grad_output else g
+    return _C.dropout(op, g, None, p, seed, offset)
