@@ -5,10 +5,13 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "activation.h"
 #include "common.h"
 #include "cpu.h"
 #include "gemm/gemm.h"
@@ -154,6 +157,208 @@ CpuCapability capability_from(const std::string& name) {
     return cap;
 }
 
+// ---- activation ----
+
+// The forward of an elementwise activation: a new output, or x itself when inplace (x must
+// then be a writeable C-contiguous float array, TypeError otherwise). kernel(out, in, n).
+template <class K>
+py::object unary_forward(const char* op, py::handle x_h, bool inplace, const K& kernel) {
+    py::array x = require_float_array(op, "input", x_h);
+    py::array out;
+    if (inplace) {
+        out = require_state(op, "input", x_h, x.dtype());
+    } else {
+        require_contiguous(op, "input", x);
+        out = py::array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    }
+    const int64_t n = x.size();
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* in = static_cast<const T*>(x.data());
+        T* o = static_cast<T*>(out.mutable_data());
+        py::gil_scoped_release nogil;
+        kernel(o, in, n);
+    });
+    return std::move(out);
+}
+
+// The two arrays of a backward (grad_output and the saved input or output): same dtype,
+// same shape, C-contiguous. Returns a new array shaped like them.
+py::array backward_pair(const char* op, const py::array& g, const char* saved_name, const py::array& s) {
+    require_same_dtype(op, "grad_output", g, saved_name, s);
+    if (std::vector<int64_t>(g.shape(), g.shape() + g.ndim()) != std::vector<int64_t>(s.shape(), s.shape() + s.ndim())) {
+        throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(g) + " but " + saved_name +
+                              " has shape " + shape_str(s));
+    }
+    require_contiguous(op, "grad_output", g);
+    require_contiguous(op, saved_name, s);
+    return py::array(g.dtype(), std::vector<int64_t>(g.shape(), g.shape() + g.ndim()));
+}
+
+// The backward of an elementwise activation: kernel(dinp, dout, saved, n).
+template <class K>
+py::array unary_backward(const char* op, py::handle g_h, const char* saved_name, py::handle s_h, const K& kernel) {
+    py::array g = require_float_array(op, "grad_output", g_h);
+    py::array s = require_float_array(op, saved_name, s_h);
+    py::array dinp = backward_pair(op, g, saved_name, s);
+    const int64_t n = g.size();
+    dispatch_float(g, [&](auto t) {
+        using T = decltype(t);
+        py::gil_scoped_release nogil;
+        kernel(static_cast<T*>(dinp.mutable_data()), static_cast<const T*>(g.data()),
+               static_cast<const T*>(s.data()), n);
+    });
+    return dinp;
+}
+
+// (outer, D, inner) of x viewed around axis `dim` (negative counts from the end; a 0-d
+// array has one axis of size 1, as in PyTorch). IndexError when dim is out of range.
+std::vector<int64_t> split_at_dim(const char* op, const py::array& x, int64_t dim) {
+    const int64_t nd = std::max<int64_t>(x.ndim(), 1);
+    if (dim < -nd || dim >= nd) {
+        throw py::index_error(op_prefix(op) + "Dimension out of range (expected to be in range of [" +
+                              std::to_string(-nd) + ", " + std::to_string(nd - 1) + "], but got " +
+                              std::to_string(dim) + ")");
+    }
+    if (dim < 0) dim += nd;
+    if (x.ndim() == 0) return {1, 1, 1};
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < dim; ++i) outer *= x.shape(i);
+    for (int64_t i = dim + 1; i < nd; ++i) inner *= x.shape(i);
+    return {outer, static_cast<int64_t>(x.shape(dim)), inner};
+}
+
+template <class K>
+py::array softmax_binding(const char* op, py::handle x_h, int64_t dim, const K& kernel) {
+    py::array x = require_float_array(op, "input", x_h);
+    require_contiguous(op, "input", x);
+    const std::vector<int64_t> od = split_at_dim(op, x, dim);
+    py::array out(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        py::gil_scoped_release nogil;
+        kernel(static_cast<T*>(out.mutable_data()), static_cast<const T*>(x.data()), od[0], od[1], od[2]);
+    });
+    return out;
+}
+
+template <class K>
+py::array softmax_backward_binding(const char* op, py::handle g_h, py::handle y_h, int64_t dim, const K& kernel) {
+    py::array g = require_float_array(op, "grad_output", g_h);
+    py::array y = require_float_array(op, "output", y_h);
+    py::array dinp = backward_pair(op, g, "output", y);
+    const std::vector<int64_t> od = split_at_dim(op, g, dim);
+    dispatch_float(g, [&](auto t) {
+        using T = decltype(t);
+        py::gil_scoped_release nogil;
+        kernel(static_cast<T*>(dinp.mutable_data()), static_cast<const T*>(g.data()),
+               static_cast<const T*>(y.data()), od[0], od[1], od[2]);
+    });
+    return dinp;
+}
+
+void bind_activation(py::module_& m) {
+    m.def("relu", [](py::handle x, bool inplace) {
+        return unary_forward("relu", x, inplace, [](auto* o, const auto* i, int64_t n) { relu_forward(o, i, n); });
+    }, py::arg("input"), py::arg("inplace"));
+    m.def("relu_backward", [](py::handle g, py::handle x) {
+        return unary_backward("relu_backward", g, "input", x,
+                              [](auto* d, const auto* g, const auto* s, int64_t n) { relu_backward(d, g, s, n); });
+    }, py::arg("grad_output"), py::arg("input"));
+
+    m.def("leaky_relu", [](py::handle x, double slope, bool inplace) {
+        return unary_forward("leaky_relu", x, inplace, [slope](auto* o, const auto* i, int64_t n) {
+            using T = std::remove_pointer_t<decltype(o)>;
+            leaky_relu_forward(o, i, n, T(slope));
+        });
+    }, py::arg("input"), py::arg("negative_slope"), py::arg("inplace"));
+    m.def("leaky_relu_backward", [](py::handle g, py::handle x, double slope) {
+        return unary_backward("leaky_relu_backward", g, "input", x,
+                              [slope](auto* d, const auto* g, const auto* s, int64_t n) {
+            using T = std::remove_pointer_t<decltype(d)>;
+            leaky_relu_backward(d, g, s, n, T(slope));
+        });
+    }, py::arg("grad_output"), py::arg("input"), py::arg("negative_slope"));
+
+    m.def("elu", [](py::handle x, double alpha, bool inplace) {
+        return unary_forward("elu", x, inplace, [alpha](auto* o, const auto* i, int64_t n) {
+            using T = std::remove_pointer_t<decltype(o)>;
+            elu_forward(o, i, n, T(alpha));
+        });
+    }, py::arg("input"), py::arg("alpha"), py::arg("inplace"));
+    m.def("elu_backward", [](py::handle g, py::handle x, double alpha) {
+        return unary_backward("elu_backward", g, "input", x, [alpha](auto* d, const auto* g, const auto* s, int64_t n) {
+            using T = std::remove_pointer_t<decltype(d)>;
+            elu_backward(d, g, s, n, T(alpha));
+        });
+    }, py::arg("grad_output"), py::arg("input"), py::arg("alpha"));
+
+    m.def("gelu", [](py::handle x, bool approx_tanh) {
+        return unary_forward("gelu", x, false, [approx_tanh](auto* o, const auto* i, int64_t n) {
+            gelu_forward(o, i, n, approx_tanh);
+        });
+    }, py::arg("input"), py::arg("approx_tanh"));
+    m.def("gelu_backward", [](py::handle g, py::handle x, bool approx_tanh) {
+        return unary_backward("gelu_backward", g, "input", x,
+                              [approx_tanh](auto* d, const auto* g, const auto* s, int64_t n) {
+            gelu_backward(d, g, s, n, approx_tanh);
+        });
+    }, py::arg("grad_output"), py::arg("input"), py::arg("approx_tanh"));
+
+    m.def("sigmoid", [](py::handle x) {
+        return unary_forward("sigmoid", x, false, [](auto* o, const auto* i, int64_t n) { sigmoid_forward(o, i, n); });
+    }, py::arg("input"));
+    m.def("sigmoid_backward", [](py::handle g, py::handle y) {
+        return unary_backward("sigmoid_backward", g, "output", y,
+                              [](auto* d, const auto* g, const auto* s, int64_t n) { sigmoid_backward(d, g, s, n); });
+    }, py::arg("grad_output"), py::arg("output"));
+
+    m.def("tanh", [](py::handle x) {
+        return unary_forward("tanh", x, false, [](auto* o, const auto* i, int64_t n) { tanh_forward(o, i, n); });
+    }, py::arg("input"));
+    m.def("tanh_backward", [](py::handle g, py::handle y) {
+        return unary_backward("tanh_backward", g, "output", y,
+                              [](auto* d, const auto* g, const auto* s, int64_t n) { tanh_backward(d, g, s, n); });
+    }, py::arg("grad_output"), py::arg("output"));
+
+    m.def("softplus", [](py::handle x, double beta, double threshold) {
+        return unary_forward("softplus", x, false, [beta, threshold](auto* o, const auto* i, int64_t n) {
+            using T = std::remove_pointer_t<decltype(o)>;
+            softplus_forward(o, i, n, T(beta), T(threshold));
+        });
+    }, py::arg("input"), py::arg("beta"), py::arg("threshold"));
+    m.def("softplus_backward", [](py::handle g, py::handle x, double beta, double threshold) {
+        return unary_backward("softplus_backward", g, "input", x,
+                              [beta, threshold](auto* d, const auto* g, const auto* s, int64_t n) {
+            using T = std::remove_pointer_t<decltype(d)>;
+            softplus_backward(d, g, s, n, T(beta), T(threshold));
+        });
+    }, py::arg("grad_output"), py::arg("input"), py::arg("beta"), py::arg("threshold"));
+
+    m.def("softmax", [](py::handle x, int64_t dim) {
+        return softmax_binding("softmax", x, dim, [](auto* o, const auto* i, int64_t a, int64_t d, int64_t b) {
+            softmax_forward(o, i, a, d, b);
+        });
+    }, py::arg("input"), py::arg("dim"));
+    m.def("softmax_backward", [](py::handle g, py::handle y, int64_t dim) {
+        return softmax_backward_binding("softmax_backward", g, y, dim,
+                                        [](auto* dx, const auto* g, const auto* y, int64_t a, int64_t d, int64_t b) {
+            softmax_backward(dx, g, y, a, d, b);
+        });
+    }, py::arg("grad_output"), py::arg("output"), py::arg("dim"));
+    m.def("log_softmax", [](py::handle x, int64_t dim) {
+        return softmax_binding("log_softmax", x, dim, [](auto* o, const auto* i, int64_t a, int64_t d, int64_t b) {
+            log_softmax_forward(o, i, a, d, b);
+        });
+    }, py::arg("input"), py::arg("dim"));
+    m.def("log_softmax_backward", [](py::handle g, py::handle y, int64_t dim) {
+        return softmax_backward_binding("log_softmax_backward", g, y, dim,
+                                        [](auto* dx, const auto* g, const auto* y, int64_t a, int64_t d, int64_t b) {
+            log_softmax_backward(dx, g, y, a, d, b);
+        });
+    }, py::arg("grad_output"), py::arg("output"), py::arg("dim"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -195,4 +400,5 @@ PYBIND11_MODULE(_C, m) {
         return fma_peak_flops(fp64, seconds);
     }, py::arg("fp64") = false, py::arg("seconds") = 0.2,
        "Measured peak FLOP/s of the active code path on get_num_threads() threads.");
+    bind_activation(m);
 }

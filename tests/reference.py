@@ -186,3 +186,135 @@ def assert_grad_matches(analytic, f, x, g, *, eps=1e-6, rtol=1e-6, atol=1e-7):
     of order one both stay below 1e-7."""
     num = numerical_grad(f, x, g, eps)
     np.testing.assert_allclose(analytic, num, rtol=rtol, atol=atol)
+
+
+# ---- activation ----
+# Oracles in float64 with the same formulas PyTorch documents; erfc through math.erfc.
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _sigmoid64(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def relu_ref(x):
+    x = _as64(x)
+    return np.where(x <= 0, 0.0, x)
+
+
+def relu_backward_ref(g, x):
+    return np.where(_as64(x) <= 0, 0.0, _as64(g))
+
+
+def leaky_relu_ref(x, slope=0.01):
+    x = _as64(x)
+    return np.where(x > 0, x, x * slope)
+
+
+def leaky_relu_backward_ref(g, x, slope=0.01):
+    return np.where(_as64(x) > 0, _as64(g), _as64(g) * slope)
+
+
+def elu_ref(x, alpha=1.0):
+    x = _as64(x)
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def elu_backward_ref(g, x, alpha=1.0):
+    x = _as64(x)
+    return np.where(x > 0, _as64(g), _as64(g) * alpha * np.exp(np.minimum(x, 0)))
+
+
+def gelu_ref(x, approximate="none"):
+    x = _as64(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * _erfc(-x / math.sqrt(2))
+
+
+def gelu_backward_ref(g, x, approximate="none"):
+    x, g = _as64(x), _as64(g)
+    if approximate == "tanh":
+        k = math.sqrt(2 / math.pi)
+        t = np.tanh(k * (x + 0.044715 * x**3))
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
+    return g * (0.5 * _erfc(-x / math.sqrt(2)) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+
+
+def sigmoid_ref(x):
+    return _sigmoid64(_as64(x))
+
+
+def sigmoid_backward_ref(g, y):
+    y = _as64(y)
+    return _as64(g) * y * (1 - y)
+
+
+def tanh_ref(x):
+    return np.tanh(_as64(x))
+
+
+def tanh_backward_ref(g, y):
+    y = _as64(y)
+    return _as64(g) * (1 - y * y)
+
+
+def softplus_ref(x, beta=1.0, threshold=20.0):
+    x = _as64(x)
+    z = x * beta
+    return np.where(z > threshold, x, (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / beta)
+
+
+def softplus_backward_ref(g, x, beta=1.0, threshold=20.0):
+    z = _as64(x) * beta
+    return np.where(z > threshold, _as64(g), _as64(g) * _sigmoid64(z))
+
+
+def softmax_ref(x, dim):
+    x = _as64(x)
+    e = np.exp(x - np.max(x, axis=dim, keepdims=True, initial=-np.inf))
+    return e / np.sum(e, axis=dim, keepdims=True)
+
+
+def log_softmax_ref(x, dim):
+    x = _as64(x)
+    s = x - np.max(x, axis=dim, keepdims=True, initial=-np.inf)
+    with np.errstate(divide="ignore"):  # an empty axis: nothing is read
+        return s - np.log(np.sum(np.exp(s), axis=dim, keepdims=True))
+
+
+def softmax_backward_ref(g, y, dim):
+    g, y = _as64(g), _as64(y)
+    return y * (g - np.sum(g * y, axis=dim, keepdims=True))
+
+
+def log_softmax_backward_ref(g, y, dim):
+    g, y = _as64(g), _as64(y)
+    return g - np.exp(y) * np.sum(g, axis=dim, keepdims=True)
+
+
+# Elementwise activations: vmath.h's exp/expm1/log/tanh/sigmoid err by at most ~3.3 ulp
+# (float) / ~4.6 ulp (double) as measured over their whole ranges (see vmath.h), i.e.
+# 6.6 u / 9.2 u; one to three more roundings follow (alpha *, / beta, the products of a
+# backward), each 1 u relative. A product with an input that is already rounded (y in the
+# sigmoid/tanh backward is the float output) carries no extra error: the oracle uses the same
+# y. rtol = 16 covers the worst case with margin; atol = 4 absorbs results that are tiny
+# differences near a root (gelu'(x) near x = -0.75, 1 - t^2 with t near 1).
+# softmax: exp per element (<= 6.6 u), a D-term sum in double (negligible), one divide or
+# log/subtract: rtol 16 again, atol 4 for log_softmax's x - m - log s when it cancels to ~0.
+# float64 uses the same counts (u is 2^-53 there).
+TOLERANCES.update({
+    (op, np.dtype(dt)): Rel(rtol=16.0, atol=4.0)
+    for op in ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus", "softmax",
+               "log_softmax")
+    for dt in (np.float32, np.float64)
+})
+# Backwards: the same kernels plus the chain-rule product (2 more roundings) and, for
+# softmax, the row sum of g*y which errs by ~D u * sum|g y|: scale carries that term.
+TOLERANCES.update({
+    (op + "_backward", np.dtype(dt)): Rel(rtol=24.0, atol=8.0)
+    for op in ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus", "softmax",
+               "log_softmax")
+    for dt in (np.float32, np.float64)
+})

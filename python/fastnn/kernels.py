@@ -110,3 +110,202 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
             overlapping elements; ``beta != 0`` without ``c``.
     """
     return _C.gemm("gemm", a, b, c, float(alpha), float(beta), bool(trans_a), bool(trans_b))
+
+
+# ---- activation ----
+__all__ += ["relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "elu", "elu_backward",
+            "gelu", "gelu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+            "softplus", "softplus_backward", "softmax", "softmax_backward", "log_softmax",
+            "log_softmax_backward"]
+
+
+def _readable(x):
+    """x as a C-contiguous aligned array (a copy only when x is not one already). Anything
+    that is not an ndarray is passed on for the kernel's checks to reject."""
+    if isinstance(x, np.ndarray) and not (x.flags.c_contiguous and x.flags.aligned):
+        return np.array(x, order="C", copy=True)
+    return x
+
+
+def relu(input, inplace=False):
+    """max(x, 0) elementwise; NaN stays NaN.
+
+    Args:
+        input: float32 or float64 array of any shape.
+        inplace: write the result into ``input`` (which must then be a writeable
+            C-contiguous array; it is not copied) and return it.
+
+    Shape: output has input's shape and dtype.
+
+    Returns:
+        A new array, or ``input`` itself (overwritten) when ``inplace``.
+
+    Raises:
+        TypeError: input is not a float32/float64 ndarray; with ``inplace``, input is not a
+            writeable C-contiguous aligned array.
+    """
+    return _C.relu(input if inplace else _readable(input), bool(inplace))
+
+
+def relu_backward(grad_output, input):
+    """Gradient of :func:`relu` wrt its input: ``grad_output`` where ``input > 0`` (or NaN),
+    else 0. Saved tensor: the forward's input.
+
+    Shape: grad_output and input of the same shape and dtype. Returns a new array of that shape.
+
+    Raises:
+        TypeError: not float ndarrays or dtypes differ. ValueError: shapes differ.
+    """
+    return _C.relu_backward(_readable(grad_output), _readable(input))
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """``x if x > 0 else negative_slope * x`` elementwise.
+
+    Args / Shape / Returns / Raises: as :func:`relu`, plus ``negative_slope`` (float).
+    """
+    return _C.leaky_relu(input if inplace else _readable(input), float(negative_slope), bool(inplace))
+
+
+def leaky_relu_backward(grad_output, input, negative_slope=0.01):
+    """Gradient of :func:`leaky_relu` wrt its input: ``grad_output`` where ``input > 0``,
+    else ``negative_slope * grad_output`` (the slope applies at exactly 0, as in PyTorch).
+    Saved tensor: the forward's input. Shapes and errors as :func:`relu_backward`."""
+    return _C.leaky_relu_backward(_readable(grad_output), _readable(input), float(negative_slope))
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """``x if x > 0 else alpha * (exp(x) - 1)`` elementwise.
+
+    Args / Shape / Returns / Raises: as :func:`relu`, plus ``alpha`` (float).
+    """
+    return _C.elu(input if inplace else _readable(input), float(alpha), bool(inplace))
+
+
+def elu_backward(grad_output, input, alpha=1.0):
+    """Gradient of :func:`elu` wrt its input: ``grad_output`` where ``input > 0``, else
+    ``grad_output * alpha * exp(input)`` (so ``alpha`` at exactly 0, as in PyTorch).
+    Saved tensor: the forward's input. Shapes and errors as :func:`relu_backward`."""
+    return _C.elu_backward(_readable(grad_output), _readable(input), float(alpha))
+
+
+def _gelu_approx(op, approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"[{op}] approximate must be 'none' or 'tanh', got {approximate!r}")
+    return approximate == "tanh"
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit: ``x * Phi(x)`` (``approximate='none'``), or
+    ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (``approximate='tanh'``).
+
+    Args:
+        input: float32 or float64 array of any shape.
+        approximate: ``'none'`` or ``'tanh'``.
+
+    Shape: output has input's shape and dtype. Returns a new array.
+
+    Raises:
+        TypeError: input is not a float32/float64 ndarray. ValueError: unknown ``approximate``.
+    """
+    return _C.gelu(_readable(input), _gelu_approx("gelu", approximate))
+
+
+def gelu_backward(grad_output, input, approximate="none"):
+    """Gradient of :func:`gelu` wrt its input (``Phi(x) + x phi(x)`` times grad_output for
+    the exact form). Saved tensor: the forward's input. Shapes and errors as
+    :func:`relu_backward`; ValueError for an unknown ``approximate``."""
+    return _C.gelu_backward(_readable(grad_output), _readable(input),
+                            _gelu_approx("gelu_backward", approximate))
+
+
+def sigmoid(input):
+    """``1 / (1 + exp(-x))`` elementwise, without overflow for any x.
+
+    Shape: output has input's shape and dtype. Returns a new array.
+    Raises: TypeError: input is not a float32/float64 ndarray.
+    """
+    return _C.sigmoid(_readable(input))
+
+
+def sigmoid_backward(grad_output, output):
+    """Gradient of :func:`sigmoid` wrt its input: ``grad_output * y * (1 - y)``.
+    Saved tensor: the forward's OUTPUT ``y``. Shapes and errors as :func:`relu_backward`."""
+    return _C.sigmoid_backward(_readable(grad_output), _readable(output))
+
+
+def tanh(input):
+    """Hyperbolic tangent elementwise.
+
+    Shape: output has input's shape and dtype. Returns a new array.
+    Raises: TypeError: input is not a float32/float64 ndarray.
+    """
+    return _C.tanh(_readable(input))
+
+
+def tanh_backward(grad_output, output):
+    """Gradient of :func:`tanh` wrt its input: ``grad_output * (1 - y**2)``.
+    Saved tensor: the forward's OUTPUT ``y``. Shapes and errors as :func:`relu_backward`."""
+    return _C.tanh_backward(_readable(grad_output), _readable(output))
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta x)) / beta`` elementwise, or ``x`` itself where
+    ``beta * x > threshold`` (PyTorch's rule, for numerical stability).
+
+    Shape: output has input's shape and dtype. Returns a new array.
+    Raises: TypeError: input is not a float32/float64 ndarray.
+    """
+    return _C.softplus(_readable(input), float(beta), float(threshold))
+
+
+def softplus_backward(grad_output, input, beta=1.0, threshold=20.0):
+    """Gradient of :func:`softplus` wrt its input: ``grad_output * sigmoid(beta x)``, or
+    ``grad_output`` where ``beta * x > threshold``. Saved tensor: the forward's input.
+    Shapes and errors as :func:`relu_backward`."""
+    return _C.softplus_backward(_readable(grad_output), _readable(input), float(beta), float(threshold))
+
+
+def _dim(op, dim):
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"[{op}] dim must be an int, got {type(dim).__name__}")
+    return int(dim)
+
+
+def softmax(input, dim):
+    """``exp(x - max) / sum(exp(x - max))`` along axis ``dim`` (max-subtracted, so stable for
+    any finite logits).
+
+    Args:
+        input: float32 or float64 array of any shape (0-d counts as one axis of size 1).
+        dim: the axis, negative counting from the end. Required, as in PyTorch.
+
+    Shape: output has input's shape and dtype. Returns a new array.
+
+    Raises:
+        TypeError: input is not a float32/float64 ndarray; dim is not an int.
+        IndexError: dim out of range.
+    """
+    return _C.softmax(_readable(input), _dim("softmax", dim))
+
+
+def softmax_backward(grad_output, output, dim):
+    """Gradient of :func:`softmax` wrt its input: ``y * (g - sum(g * y, dim))``. Saved
+    tensor: the forward's OUTPUT ``y``. Returns a new array shaped like ``output``.
+
+    Raises: TypeError (dtypes), ValueError (shapes differ), IndexError (dim out of range).
+    """
+    return _C.softmax_backward(_readable(grad_output), _readable(output), _dim("softmax_backward", dim))
+
+
+def log_softmax(input, dim):
+    """``x - max - log(sum(exp(x - max)))`` along axis ``dim``. Args, Shape, Raises as
+    :func:`softmax`. Returns a new array."""
+    return _C.log_softmax(_readable(input), _dim("log_softmax", dim))
+
+
+def log_softmax_backward(grad_output, output, dim):
+    """Gradient of :func:`log_softmax` wrt its input: ``g - exp(y) * sum(g, dim)``. Saved
+    tensor: the forward's OUTPUT ``y``. Returns a new array; errors as :func:`softmax_backward`."""
+    return _C.log_softmax_backward(_readable(grad_output), _readable(output),
+                                   _dim("log_softmax_backward", dim))
