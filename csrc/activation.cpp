@@ -81,7 +81,7 @@ void elu_backward(T* dinp, const T* dout, const T* inp, int64_t n, T alpha) {
     elementwise(n, [=](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
             const T x = inp[i];
-            dinp[i] = x > T(0) ? dout[i] : dout[i] * (alpha * vmath::exp(x));
+            dinp[i] = x <= T(0) ? dout[i] * (alpha * vmath::exp(x)) : dout[i];  // NaN: dout, as PyTorch
         }
     });
 }

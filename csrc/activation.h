@@ -23,7 +23,8 @@ template <class T> void leaky_relu_backward(T* dinp, const T* dout, const T* inp
 
 // out = x > 0 ? x : alpha * (exp(x) - 1).
 template <class T> void elu_forward(T* out, const T* inp, int64_t n, T alpha);
-// dinp = x > 0 ? dout : dout * alpha * exp(x) (alpha at x == 0, as PyTorch). saved: the input.
+// dinp = x <= 0 ? dout * alpha * exp(x) : dout (alpha at x == 0, dout at NaN, as PyTorch).
+// saved: the input.
 template <class T> void elu_backward(T* dinp, const T* dout, const T* inp, int64_t n, T alpha);
 
 // Exact: out = x Phi(x) = x/2 erfc(-x/sqrt 2). Tanh approximation (approx_tanh):

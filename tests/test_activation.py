@@ -100,6 +100,8 @@ def test_special_values():
     # torch: relu's backward passes the gradient at NaN; leaky_relu/elu use the slope at 0
     g = np.full(4, 3.0, np.float32)
     np.testing.assert_array_equal(K.relu_backward(g, x), [3.0, 0.0, 3.0, 0.0])
+    assert K.elu_backward(g, x)[0] == 3.0  # torch tests x <= 0, so NaN takes the x > 0 branch
+    assert K.leaky_relu_backward(g, x, negative_slope=0.5)[0] == 1.5  # and tests x > 0 here
     z = np.zeros(1, np.float32)
     assert K.leaky_relu_backward(g[:1], z, negative_slope=0.5)[0] == np.float32(1.5)
     assert K.elu_backward(g[:1], z, alpha=2.0)[0] == np.float32(6.0)
