@@ -19,9 +19,15 @@ namespace {
 
 constexpr int64_t kGrain = 16384;  // elements per chunk: a few microseconds of work
 
+// f(b, e) runs a plain loop over [b, e). It is called on a local copy: the captured
+// pointers and parameters then become locals, which GCC's if-conversion and vectoriser need
+// (through a pointer to the shared closure they do not vectorise).
 template <class F>
 void elementwise(int64_t n, const F& f) {
-    parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { f(b, e); });
+    parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
+        F local = f;
+        local(b, e);
+    });
 }
 
 // 1/sqrt(2), 1/sqrt(2 pi), sqrt(2/pi): the constants of gelu and its derivative.
@@ -45,7 +51,10 @@ void relu_forward(T* out, const T* inp, int64_t n) {
 template <class T>
 void relu_backward(T* dinp, const T* dout, const T* inp, int64_t n) {
     elementwise(n, [=](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) dinp[i] = inp[i] <= T(0) ? T(0) : dout[i];
+        for (int64_t i = b; i < e; ++i) {
+            const T g = dout[i];  // loaded unconditionally so the select vectorises
+            dinp[i] = inp[i] <= T(0) ? T(0) : g;
+        }
     });
 }
 
@@ -62,7 +71,10 @@ void leaky_relu_forward(T* out, const T* inp, int64_t n, T slope) {
 template <class T>
 void leaky_relu_backward(T* dinp, const T* dout, const T* inp, int64_t n, T slope) {
     elementwise(n, [=](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) dinp[i] = inp[i] > T(0) ? dout[i] : dout[i] * slope;
+        for (int64_t i = b; i < e; ++i) {
+            const T g = dout[i];
+            dinp[i] = inp[i] > T(0) ? g : g * slope;
+        }
     });
 }
 
@@ -80,8 +92,8 @@ template <class T>
 void elu_backward(T* dinp, const T* dout, const T* inp, int64_t n, T alpha) {
     elementwise(n, [=](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
-            const T x = inp[i];
-            dinp[i] = x <= T(0) ? dout[i] * (alpha * vmath::exp(x)) : dout[i];  // NaN: dout, as PyTorch
+            const T x = inp[i], g = dout[i];
+            dinp[i] = x <= T(0) ? g * (alpha * vmath::exp(x)) : g;  // NaN: g, as PyTorch
         }
     });
 }
@@ -182,8 +194,8 @@ template <class T>
 void softplus_backward(T* dinp, const T* dout, const T* inp, int64_t n, T beta, T threshold) {
     elementwise(n, [=](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
-            const T z = inp[i] * beta;
-            dinp[i] = z > threshold ? dout[i] : dout[i] * vmath::sigmoid(z);
+            const T z = inp[i] * beta, g = dout[i];
+            dinp[i] = z > threshold ? g : g * vmath::sigmoid(z);
         }
     });
 }

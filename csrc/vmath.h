@@ -186,16 +186,18 @@ inline T log(T x) {
     return r;
 }
 
-// log(1 + x), accurate near 0: with u = 1 + x rounded, log(u) - ((u - 1) - x) / u corrects
-// for the rounding of u (Goldberg, "What every computer scientist should know about
-// floating-point arithmetic", 1991, Theorem 4 and its remark).
+// log(1 + x), accurate near 0: with u = 1 + x rounded, log(u) * (x / (u - 1)) corrects for
+// the rounding of u (Goldberg, "What every computer scientist should know about
+// floating-point arithmetic", ACM Computing Surveys 23(1), 1991, Theorem 4); x itself when
+// u rounds to 1. The selects compare single conditions: an || here stops GCC vectorising.
 template <class T>
 inline T log1p(T x) {
     const T u = T(1) + x;
-    const T corr = ((u - T(1)) - x) / u;
-    const T r = log(u) - corr;
-    // u = 0 (x = -1) and u = inf have no rounding to correct (the correction is NaN there).
-    return (u == T(0) || u == std::numeric_limits<T>::infinity()) ? log(u) : r;
+    const T d = u - T(1);
+    const bool tiny = d == T(0);
+    const T r = log(u) * (x / (tiny ? T(1) : d));
+    const T big = u == std::numeric_limits<T>::infinity() ? u : r;  // x = inf: no 0 * inf
+    return tiny ? x : big;
 }
 
 // tanh(x) = sign(x) * (-t) / (t + 2) with t = expm1(-2|x|) in (-1, 0]: no overflow and full
