@@ -17,6 +17,7 @@
 #include "gemm/gemm.h"
 #include "parallel.h"
 #include "softmax_xent.h"
+#include "vmath.h"
 
 #ifndef FASTNN_VERSION
 #define FASTNN_VERSION "0+unknown"
@@ -258,7 +259,33 @@ py::array softmax_backward_binding(const char* op, py::handle g_h, py::handle y_
     return dinp;
 }
 
+// vmath.h's functions over a float array, for tests of their accuracy (not public API).
+py::array vmath_eval(const std::string& fn, py::handle x_h) {
+    const char* op = "_vmath";
+    py::array x = require_float_array(op, "x", x_h);
+    require_contiguous(op, "x", x);
+    py::array out(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    const int64_t n = x.size();
+    dispatch_float(x, [&](auto t) {
+        using T = decltype(t);
+        const T* in = static_cast<const T*>(x.data());
+        T* o = static_cast<T*>(out.mutable_data());
+        T (*f)(T) = nullptr;
+        if (fn == "exp") f = vmath::exp<T>;
+        else if (fn == "expm1") f = vmath::expm1<T>;
+        else if (fn == "log") f = vmath::log<T>;
+        else if (fn == "log1p") f = vmath::log1p<T>;
+        else if (fn == "tanh") f = vmath::tanh<T>;
+        else if (fn == "sigmoid") f = vmath::sigmoid<T>;
+        else throw py::value_error(op_prefix(op) + "unknown function '" + fn + "'");
+        for (int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
+    });
+    return out;
+}
+
 void bind_activation(py::module_& m) {
+    m.def("_vmath", &vmath_eval, py::arg("fn"), py::arg("x"),
+          "vmath.h's exp/expm1/log/log1p/tanh/sigmoid elementwise (for accuracy tests).");
     m.def("relu", [](py::handle x, bool inplace) {
         return unary_forward("relu", x, inplace, [](auto* o, const auto* i, int64_t n) { relu_forward(o, i, n); });
     }, py::arg("input"), py::arg("inplace"));
