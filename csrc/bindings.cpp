@@ -554,6 +554,7 @@ const void* check_full_like(const char* op, const char* name, py::handle h, cons
 py::array pointwise_loss(const char* op, int kind, py::handle g_h, py::handle x_h, py::handle t_h, py::handle w_h,
                          py::handle pw_h, double param, int red) {
     const Reduction r = reduction_from(op, red);
+    if (kind < -1 || kind > 3) throw py::value_error(op_prefix(op) + "unknown loss kind " + std::to_string(kind));
     py::array x = require_float_array(op, "input", x_h);
     require_contiguous(op, "input", x);
     py::array tkeep, wkeep, pwkeep;

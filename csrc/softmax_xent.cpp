@@ -243,11 +243,14 @@ double bce_term(const T* inp, const T* target, const T* weight, const T* pos_wei
 }
 
 // Writes an elementwise loss term(i) over n elements, reduced as asked (Mean divides by n).
+// The 'none' loop runs on a local copy of term so that its captures become locals (GCC
+// vectorises it then; through the shared closure it does not).
 template <class T, class F>
 void elementwise_loss(T* loss, int64_t n, Reduction reduction, const F& term) {
     if (reduction == Reduction::None) {
         parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
-            for (int64_t i = b; i < e; ++i) loss[i] = static_cast<T>(term(i));
+            F f = term;
+            for (int64_t i = b; i < e; ++i) loss[i] = static_cast<T>(f(i));
         });
         return;
     }
@@ -255,11 +258,17 @@ void elementwise_loss(T* loss, int64_t n, Reduction reduction, const F& term) {
     loss[0] = static_cast<T>(reduction == Reduction::Sum ? s : s / double(n));
 }
 
+// dinp[i] = g_i dterm(i), the reduction's branch taken outside the loops.
 template <class T, class F>
 void elementwise_grad(T* dinp, const T* dout, int64_t n, Reduction reduction, const F& dterm) {
+    const double c = reduction == Reduction::None ? 0.0 : grad_of(dout, 0, reduction, double(n));
     parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i)
-            dinp[i] = static_cast<T>(grad_of(dout, i, reduction, double(n)) * dterm(i));
+        F f = dterm;
+        if (reduction == Reduction::None) {
+            for (int64_t i = b; i < e; ++i) dinp[i] = static_cast<T>(double(dout[i]) * f(i));
+        } else {
+            for (int64_t i = b; i < e; ++i) dinp[i] = static_cast<T>(c * f(i));
+        }
     });
 }
 
@@ -268,13 +277,13 @@ void elementwise_grad(T* dinp, const T* dout, int64_t n, Reduction reduction, co
 template <class T>
 void bce_with_logits_forward(T* loss, const T* inp, const T* target, const T* weight, const T* pos_weight,
                              int64_t n, Reduction reduction) {
-    elementwise_loss(loss, n, reduction, [&](int64_t i) { return bce_term(inp, target, weight, pos_weight, i); });
+    elementwise_loss(loss, n, reduction, [=](int64_t i) { return bce_term(inp, target, weight, pos_weight, i); });
 }
 
 template <class T>
 void bce_with_logits_backward(T* dinp, const T* dout, const T* inp, const T* target, const T* weight,
                               const T* pos_weight, int64_t n, Reduction reduction) {
-    elementwise_grad(dinp, dout, n, reduction, [&](int64_t i) {
+    elementwise_grad(dinp, dout, n, reduction, [=](int64_t i) {
         const double x = inp[i], t = target[i];
         const double pw = pos_weight ? double(pos_weight[i]) : 1.0;
         const double lw = 1 + (pw - 1) * t;
@@ -285,26 +294,36 @@ void bce_with_logits_backward(T* dinp, const T* dout, const T* inp, const T* tar
 
 namespace {
 
-inline double point_term(double d, PointLoss kind, double param) {
+// The loss of d = x - t and its derivative, per kind (selects only, so the loops vectorise).
+template <PointLoss K>
+inline double point_term(double d, double param) {
     const double a = std::fabs(d);
-    switch (kind) {
-        case PointLoss::MSE: return d * d;
-        case PointLoss::L1: return a;
-        case PointLoss::Huber: return a < param ? 0.5 * d * d : param * (a - 0.5 * param);
-        case PointLoss::SmoothL1: return a < param ? 0.5 * d * d / param : a - 0.5 * param;
-    }
-    return 0;
+    if (K == PointLoss::MSE) return d * d;
+    if (K == PointLoss::L1) return a;
+    if (K == PointLoss::Huber) return a < param ? 0.5 * d * d : param * (a - 0.5 * param);
+    return a < param ? 0.5 * d * d / param : a - 0.5 * param;  // SmoothL1
 }
 
 // d loss / d x as PyTorch's backward formulas write it.
-inline double point_dterm(double d, PointLoss kind, double param) {
-    switch (kind) {
-        case PointLoss::MSE: return 2 * d;
-        case PointLoss::L1: return d > 0 ? 1.0 : d < 0 ? -1.0 : d;  // sign, NaN kept
-        case PointLoss::Huber: return d <= -param ? -param : d >= param ? param : d;
-        case PointLoss::SmoothL1: return d <= -param ? -1.0 : d >= param ? 1.0 : d / param;
-    }
-    return 0;
+template <PointLoss K>
+inline double point_dterm(double d, double param) {
+    if (K == PointLoss::MSE) return 2 * d;
+    if (K == PointLoss::L1) return d > 0 ? 1.0 : (d < 0 ? -1.0 : d);  // sign, NaN kept
+    if (K == PointLoss::Huber) return d <= -param ? -param : (d >= param ? param : d);
+    return d <= -param ? -1.0 : (d >= param ? 1.0 : d / param);  // SmoothL1
+}
+
+template <PointLoss K, class T>
+void point_forward(T* loss, const T* inp, const T* target, int64_t n, double param, Reduction reduction) {
+    elementwise_loss(loss, n, reduction,
+                     [=](int64_t i) { return point_term<K>(double(inp[i]) - double(target[i]), param); });
+}
+
+template <PointLoss K, class T>
+void point_backward(T* dinp, const T* dout, const T* inp, const T* target, int64_t n, double param,
+                    Reduction reduction) {
+    elementwise_grad(dinp, dout, n, reduction,
+                     [=](int64_t i) { return point_dterm<K>(double(inp[i]) - double(target[i]), param); });
 }
 
 }  // namespace
@@ -312,15 +331,25 @@ inline double point_dterm(double d, PointLoss kind, double param) {
 template <class T>
 void point_loss_forward(T* loss, const T* inp, const T* target, int64_t n, PointLoss kind, double param,
                         Reduction reduction) {
-    elementwise_loss(loss, n, reduction,
-                     [&](int64_t i) { return point_term(double(inp[i]) - double(target[i]), kind, param); });
+    switch (kind) {
+        case PointLoss::MSE: return point_forward<PointLoss::MSE>(loss, inp, target, n, param, reduction);
+        case PointLoss::L1: return point_forward<PointLoss::L1>(loss, inp, target, n, param, reduction);
+        case PointLoss::Huber: return point_forward<PointLoss::Huber>(loss, inp, target, n, param, reduction);
+        case PointLoss::SmoothL1: return point_forward<PointLoss::SmoothL1>(loss, inp, target, n, param, reduction);
+    }
 }
 
 template <class T>
 void point_loss_backward(T* dinp, const T* dout, const T* inp, const T* target, int64_t n, PointLoss kind,
                          double param, Reduction reduction) {
-    elementwise_grad(dinp, dout, n, reduction,
-                     [&](int64_t i) { return point_dterm(double(inp[i]) - double(target[i]), kind, param); });
+    switch (kind) {
+        case PointLoss::MSE: return point_backward<PointLoss::MSE>(dinp, dout, inp, target, n, param, reduction);
+        case PointLoss::L1: return point_backward<PointLoss::L1>(dinp, dout, inp, target, n, param, reduction);
+        case PointLoss::Huber:
+            return point_backward<PointLoss::Huber>(dinp, dout, inp, target, n, param, reduction);
+        case PointLoss::SmoothL1:
+            return point_backward<PointLoss::SmoothL1>(dinp, dout, inp, target, n, param, reduction);
+    }
 }
 
 #define FASTNN_XENT_INSTANTIATE(T)                                                                         \
