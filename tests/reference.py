@@ -780,3 +780,310 @@ TOLERANCES.update({
     ("dropout", np.dtype(np.float32)): Rel(2.0, 0.0),
     ("dropout", np.dtype(np.float64)): Rel(4.0, 0.0),
 })
+
+
+# ---- activation ----
+# Oracles in float64 with the same formulas PyTorch documents; erfc through math.erfc.
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _sigmoid64(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def relu_ref(x):
+    x = _as64(x)
+    return np.where(x <= 0, 0.0, x)
+
+
+def relu_backward_ref(g, x):
+    return np.where(_as64(x) <= 0, 0.0, _as64(g))
+
+
+def leaky_relu_ref(x, slope=0.01):
+    x = _as64(x)
+    return np.where(x > 0, x, x * slope)
+
+
+def leaky_relu_backward_ref(g, x, slope=0.01):
+    return np.where(_as64(x) > 0, _as64(g), _as64(g) * slope)
+
+
+def elu_ref(x, alpha=1.0):
+    x = _as64(x)
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
+def elu_backward_ref(g, x, alpha=1.0):
+    x = _as64(x)
+    return np.where(x <= 0, _as64(g) * alpha * np.exp(np.minimum(x, 0)), _as64(g))
+
+
+def gelu_ref(x, approximate="none"):
+    x = _as64(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * _erfc(-x / math.sqrt(2))
+
+
+def gelu_backward_ref(g, x, approximate="none"):
+    x, g = _as64(x), _as64(g)
+    if approximate == "tanh":
+        k = math.sqrt(2 / math.pi)
+        t = np.tanh(k * (x + 0.044715 * x**3))
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
+    return g * (0.5 * _erfc(-x / math.sqrt(2)) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+
+
+def sigmoid_ref(x):
+    return _sigmoid64(_as64(x))
+
+
+def sigmoid_backward_ref(g, y):
+    y = _as64(y)
+    return _as64(g) * y * (1 - y)
+
+
+def tanh_ref(x):
+    return np.tanh(_as64(x))
+
+
+def tanh_backward_ref(g, y):
+    y = _as64(y)
+    return _as64(g) * (1 - y * y)
+
+
+def softplus_ref(x, beta=1.0, threshold=20.0):
+    x = _as64(x)
+    z = x * beta
+    return np.where(z > threshold, x, (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / beta)
+
+
+def softplus_backward_ref(g, x, beta=1.0, threshold=20.0):
+    z = _as64(x) * beta
+    return np.where(z > threshold, _as64(g), _as64(g) * _sigmoid64(z))
+
+
+def softmax_ref(x, dim):
+    x = _as64(x)
+    e = np.exp(x - np.max(x, axis=dim, keepdims=True, initial=-np.inf))
+    return e / np.sum(e, axis=dim, keepdims=True)
+
+
+def log_softmax_ref(x, dim):
+    x = _as64(x)
+    s = x - np.max(x, axis=dim, keepdims=True, initial=-np.inf)
+    with np.errstate(divide="ignore"):  # an empty axis: nothing is read
+        return s - np.log(np.sum(np.exp(s), axis=dim, keepdims=True))
+
+
+def softmax_backward_ref(g, y, dim):
+    g, y = _as64(g), _as64(y)
+    return y * (g - np.sum(g * y, axis=dim, keepdims=True))
+
+
+def log_softmax_backward_ref(g, y, dim):
+    g, y = _as64(g), _as64(y)
+    return g - np.exp(y) * np.sum(g, axis=dim, keepdims=True)
+
+
+# Elementwise activations: vmath.h's exp/expm1/log/tanh/sigmoid err by at most ~3.3 ulp
+# (float) / ~4.6 ulp (double) as measured over their whole ranges (see vmath.h), i.e.
+# 6.6 u / 9.2 u; one to three more roundings follow (alpha *, / beta, the products of a
+# backward), each 1 u relative. A product with an input that is already rounded (y in the
+# sigmoid/tanh backward is the float output) carries no extra error: the oracle uses the same
+# y. rtol = 16 covers the worst case with margin; atol = 4 absorbs results that are tiny
+# differences near a root (gelu'(x) near x = -0.75, 1 - t^2 with t near 1).
+# softmax: exp per element (<= 6.6 u), a D-term sum in double (negligible), one divide or
+# log/subtract: rtol 16 again, atol 4 for log_softmax's x - m - log s when it cancels to ~0.
+# float64 uses the same counts (u is 2^-53 there).
+TOLERANCES.update({
+    (op, np.dtype(dt)): Rel(rtol=16.0, atol=4.0)
+    for op in ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus", "softmax",
+               "log_softmax")
+    for dt in (np.float32, np.float64)
+})
+# Backwards: the same kernels plus the chain-rule product (2 more roundings) and, for
+# softmax, the row sum of g*y which errs by ~D u * sum|g y|: scale carries that term.
+TOLERANCES.update({
+    (op + "_backward", np.dtype(dt)): Rel(rtol=24.0, atol=8.0)
+    for op in ("relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus", "softmax",
+               "log_softmax")
+    for dt in (np.float32, np.float64)
+})
+
+
+# ---- softmax_xent ----
+# Loss oracles in float64, written from PyTorch's documented formulas. A classification
+# input is handled as (M, C) rows: (C,) is one row, (N, C, d1, ...) moves the class axis last.
+
+
+def _rows(x):
+    """(M, C) float64 rows of a classification input, and a function mapping (M, C) back."""
+    x = _as64(x)
+    if x.ndim == 1:
+        return x[None, :], lambda r: r.reshape(x.shape)
+    moved = np.moveaxis(x, 1, -1)
+    return moved.reshape(-1, x.shape[1]), lambda r: np.moveaxis(r.reshape(moved.shape), -1, 1)
+
+
+def _sample_shape(x):
+    return () if np.ndim(x) == 1 else (x.shape[0],) + x.shape[2:]
+
+
+def _reduce(per_sample, reduction, denom):
+    if reduction == "none":
+        return per_sample
+    s = np.sum(per_sample)
+    if reduction == "sum":
+        return np.asarray(s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(s / denom)
+
+
+def _upstream(g, reduction, denom, m):
+    """Each sample's upstream gradient, (m,)."""
+    g = _as64(g)
+    if reduction == "none":
+        return g.reshape(m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.full(m, g / denom if reduction == "mean" else g)
+
+
+def _class_parts(x, target, weight, ignore_index):
+    xr, back = _rows(x)
+    m, c = xr.shape
+    w = np.ones(c) if weight is None else _as64(weight)
+    y = np.asarray(target).reshape(m)
+    valid = y != ignore_index
+    yc = np.where(valid, y, 0)
+    return xr, back, m, c, w, y, valid, yc
+
+
+def cross_entropy_ref(x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy in float64 (class indices, or probabilities when
+    target has x's shape)."""
+    eps = label_smoothing
+    if np.shape(target) == np.shape(x):
+        xr, back = _rows(x)
+        m, c = xr.shape
+        w = np.ones(c) if weight is None else _as64(weight)
+        tt = _rows(target)[0] * (1 - eps) + eps / c
+        loss = -np.sum(log_softmax_ref(xr, 1) * tt * w, axis=1)
+        return _reduce(loss.reshape(_sample_shape(x)), reduction, m)
+    xr, back, m, c, w, y, valid, yc = _class_parts(x, target, weight, ignore_index)
+    logp = log_softmax_ref(xr, 1)
+    nll = -w[yc] * logp[np.arange(m), yc]
+    smooth = -np.sum(logp * w, axis=1)
+    loss = np.where(valid, (1 - eps) * nll + eps / c * smooth, 0.0)
+    return _reduce(loss.reshape(_sample_shape(x)), reduction, np.sum(w[yc] * valid))
+
+
+def cross_entropy_backward_ref(g, x, target, weight=None, ignore_index=-100, reduction="mean",
+                               label_smoothing=0.0):
+    eps = label_smoothing
+    if np.shape(target) == np.shape(x):
+        xr, back = _rows(x)
+        m, c = xr.shape
+        w = np.ones(c) if weight is None else _as64(weight)
+        tt = _rows(target)[0] * (1 - eps) + eps / c
+        p = softmax_ref(xr, 1)
+        d = p * np.sum(w * tt, axis=1, keepdims=True) - w * tt
+        return back(d * _upstream(g, reduction, m, m)[:, None])
+    xr, back, m, c, w, y, valid, yc = _class_parts(x, target, weight, ignore_index)
+    p = softmax_ref(xr, 1)
+    onehot = np.zeros_like(p)
+    onehot[np.arange(m), yc] = 1
+    d = (1 - eps) * w[yc][:, None] * (p - onehot) + eps / c * (np.sum(w) * p - w)
+    gi = np.where(valid, _upstream(g, reduction, np.sum(w[yc] * valid), m), 0.0)  # ignored: 0
+    return back(d * gi[:, None])
+
+
+def nll_loss_ref(x, target, weight=None, ignore_index=-100, reduction="mean"):
+    xr, back, m, c, w, y, valid, yc = _class_parts(x, target, weight, ignore_index)
+    loss = np.where(valid, -w[yc] * xr[np.arange(m), yc], 0.0)
+    return _reduce(loss.reshape(_sample_shape(x)), reduction, np.sum(w[yc] * valid))
+
+
+def nll_loss_backward_ref(g, x, target, weight=None, ignore_index=-100, reduction="mean"):
+    xr, back, m, c, w, y, valid, yc = _class_parts(x, target, weight, ignore_index)
+    d = np.zeros_like(xr)
+    gi = np.where(valid, _upstream(g, reduction, np.sum(w[yc] * valid), m), 0.0)
+    d[np.arange(m), yc] = -w[yc] * gi
+    return back(d)
+
+
+def _bce_parts(x, t, weight, pos_weight):
+    x, t = _as64(x), _as64(t)
+    w = np.ones_like(x) if weight is None else np.broadcast_to(_as64(weight), x.shape)
+    pw = np.ones_like(x) if pos_weight is None else np.broadcast_to(_as64(pos_weight), x.shape)
+    return x, t, w, pw
+
+
+def binary_cross_entropy_with_logits_ref(x, t, weight=None, reduction="mean", pos_weight=None):
+    x, t, w, pw = _bce_parts(x, t, weight, pos_weight)
+    log_sig = -np.logaddexp(0.0, -x)
+    return _reduce(w * ((1 - t) * x - (1 + (pw - 1) * t) * log_sig), reduction, x.size)
+
+
+def binary_cross_entropy_with_logits_backward_ref(g, x, t, weight=None, reduction="mean", pos_weight=None):
+    x, t, w, pw = _bce_parts(x, t, weight, pos_weight)
+    d = w * ((1 + (pw - 1) * t) * _sigmoid64(x) - pw * t)
+    return d * _upstream(g, reduction, x.size, x.size).reshape(x.shape)
+
+
+def _point_term(d, kind, param):
+    a = np.abs(d)
+    if kind == "mse_loss":
+        return d * d, 2 * d
+    if kind == "l1_loss" or (kind == "smooth_l1_loss" and param == 0):
+        return a, np.sign(d)
+    if kind == "huber_loss":
+        return np.where(a < param, 0.5 * d * d, param * (a - 0.5 * param)), np.clip(d, -param, param)
+    return np.where(a < param, 0.5 * d * d / param, a - 0.5 * param), np.clip(d / param, -1, 1)
+
+
+def point_loss_ref(kind, x, t, reduction="mean", param=1.0):
+    """mse_loss, l1_loss, huber_loss (param = delta), smooth_l1_loss (param = beta)."""
+    d = _as64(x) - _as64(t)
+    return _reduce(_point_term(d, kind, param)[0], reduction, d.size)
+
+
+def point_loss_backward_ref(kind, g, x, t, reduction="mean", param=1.0):
+    d = _as64(x) - _as64(t)
+    return _point_term(d, kind, param)[1] * _upstream(g, reduction, d.size, d.size).reshape(d.shape)
+
+
+# Every loss kernel computes in double and rounds once to the output dtype, so float32
+# results err by about 1 u of the result: rtol 4 leaves margin for the final division of
+# 'mean'. In float64 the intermediate roundings matter: log-sum-exp errs by u (|max| +
+# sqrt(C)) (the max-shifted sum of C terms, as a random walk: Higham & Mary 2019, cited
+# above), and the loss lse - x_y inherits u |x_y| too; reductions add u sqrt(M) times the
+# summed magnitudes. The tests pass that magnitude as `scale` (loss_scale below), and
+# atol = 4 multiplies it. A wrong weight, a missed ignore or an off-by-one class errs by
+# O(1) relative, far outside.
+TOLERANCES.update({
+    (op, np.dtype(dt)): Rel(rtol=4.0, atol=4.0)
+    for op in ("cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
+               "huber_loss", "smooth_l1_loss")
+    for dt in (np.float32, np.float64)
+})
+TOLERANCES.update({
+    (op + "_backward", np.dtype(dt)): Rel(rtol=4.0, atol=4.0)
+    for op in ("cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
+               "huber_loss", "smooth_l1_loss")
+    for dt in (np.float32, np.float64)
+})
+
+
+def loss_scale(per_sample_magnitude, reduction, denom):
+    """The absolute-error scale of a loss from each sample's magnitude (what its terms sum
+    to in absolute value): itself for 'none', the reduced magnitudes times 1 + sqrt(M) for a
+    reduction of M samples (the rounding of the sum)."""
+    a = _as64(per_sample_magnitude)
+    if reduction == "none":
+        return a
+    s = np.sum(a) * (1 + math.sqrt(max(a.size, 1)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(s / denom if reduction == "mean" else s)
