@@ -47,3 +47,21 @@ def test_command_line_rejects_unknown_suites():
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown suite" in proc.stderr
+
+
+def test_quick_kernels_suite_times_every_case_numpy_has():
+    results = bench.run(["kernels"], threads=[1], quick=True, libs=["fastnn", "numpy"], repeats=1,
+                        rounds=1, progress=False)
+    suite = results["suites"]["kernels"]
+    labels = {case["label"] for case in suite["cases"]}
+    assert {case["op"] for case in suite["cases"]} == {"conv2d", "max_pool2d", "relu", "cross_entropy", "adam"}
+    recorded = {lib: {r["label"] for r in suite["records"] if r["lib"] == lib} for lib in ("fastnn", "numpy")}
+    assert recorded["fastnn"] == labels
+    # NumPy has no convolution: those cases are left out for it, everything else is timed.
+    assert recorded["numpy"] == {c["label"] for c in suite["cases"] if c["op"] != "conv2d"}
+    for r in suite["records"]:
+        assert r["median_s"] > 0
+        assert (r["gflops"] is None) == (r["flops"] is None)
+    text = bench.report(results)
+    assert "numpy/fastnn" in text and "conv2d" in text
+    json.dumps(results)

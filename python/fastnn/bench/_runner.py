@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-SUITES = {"gemm": "matrix products: squares 64-2048 and training shapes with their backward transposes"}
+SUITES = {"gemm": "matrix products: squares 64-2048 and training shapes with their backward transposes",
+          "kernels": "CNN and MLP layers: conv2d, max_pool2d, relu, cross_entropy, an Adam step"}
 """Suite name -> one-line description. The suite is the module ``fastnn.bench.<name>``,
 which defines ``NOTE`` (how it measures, printed under its tables), ``cases(quick)`` (dicts
 with a unique ``label`` and ``flops``, None where GFLOP/s mean nothing), ``prepare(lib,

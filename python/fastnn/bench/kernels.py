@@ -94,7 +94,7 @@ def _max_pool(lib, module, case, dtype, rng):
 
         def step():
             _, indices = k.max_pool2d(x, 2, return_indices=True)
-            return k.max_pool2d_backward(g, x, 2, indices=indices)
+            return k.max_pool2d_backward(g, indices, x.shape)
         return step
     if lib == "numpy":
         blocks = x.reshape(n, c, h // 2, 2, h // 2, 2)
