@@ -81,7 +81,7 @@ void max_pool2x2_plane(T* out, int64_t* ind, const T* plane, const PoolGeometry&
             // both rows, then select lane-wise; k holds each lane's offset in its window.
             const __m128i one = _mm_set1_epi32(1), w0 = _mm_set1_epi32(static_cast<int>(W)),
                           w1 = _mm_set1_epi32(static_cast<int>(W + 1));
-            for (; ow + 4 <= OWf; ow += 4) {
+            auto quad = [&](int64_t ow) {
                 const __m128 u0 = _mm_loadu_ps(r0 + 2 * ow), u1 = _mm_loadu_ps(r0 + 2 * ow + 4);
                 const __m128 v0 = _mm_loadu_ps(r1 + 2 * ow), v1 = _mm_loadu_ps(r1 + 2 * ow + 4);
                 const __m128 a = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(2, 0, 2, 0));
@@ -109,6 +109,13 @@ void max_pool2x2_plane(T* out, int64_t* ind, const T* plane, const PoolGeometry&
                     _mm_storeu_si128(reinterpret_cast<__m128i*>(oi + ow), _mm_unpacklo_epi32(idx, zero));
                     _mm_storeu_si128(reinterpret_cast<__m128i*>(oi + ow + 2), _mm_unpackhi_epi32(idx, zero));
                 }
+            };
+            for (; ow + 4 <= OWf; ow += 4) quad(ow);
+            // A ragged end (OW = 7 for 14x14 inputs) is one more quad overlapping the last
+            // one: the outputs computed twice get the same values.
+            if (ow < OWf && OWf >= 4) {
+                quad(OWf - 4);
+                ow = OWf;
             }
         }
 #endif
@@ -204,7 +211,7 @@ bool max_pool2x2_backward_plane(T* d, const T* go, const int64_t* ind, int64_t H
             const __m128i w0 = _mm_set1_epi32(static_cast<int>(W)), w1 = _mm_set1_epi32(static_cast<int>(W + 1));
             const __m128i one = _mm_set1_epi32(1), zero = _mm_setzero_si128();
             __m128i bad = zero;
-            for (; ow + 4 <= OW; ow += 4) {
+            auto quad = [&](int64_t ow) {
                 const __m128 i01 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + ow)));
                 const __m128 i23 = _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + ow + 2)));
                 const __m128i lo = _mm_castps_si128(_mm_shuffle_ps(i01, i23, _MM_SHUFFLE(2, 0, 2, 0)));
@@ -226,6 +233,11 @@ bool max_pool2x2_backward_plane(T* d, const T* go, const int64_t* ind, int64_t H
                 _mm_storeu_ps(r0 + 2 * ow + 4, _mm_unpackhi_ps(a, b));
                 _mm_storeu_ps(r1 + 2 * ow, _mm_unpacklo_ps(c, dd));
                 _mm_storeu_ps(r1 + 2 * ow + 4, _mm_unpackhi_ps(c, dd));
+            };
+            for (; ow + 4 <= OW; ow += 4) quad(ow);
+            if (ow < OW && OW >= 4) {  // a ragged end: one overlapping quad, as in the forward
+                quad(OW - 4);
+                ow = OW;
             }
             ok = _mm_movemask_epi8(bad) == 0;
         }

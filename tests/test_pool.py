@@ -40,6 +40,8 @@ MAX_CASES = [
     ((2, 5, 13, 17), (2, 3), 1, (1, 1), 2, True),
     ((2, 3, 12, 10), 3, 2, 1, 1, False),        # output tiles the input in 2x2 cells, 3x3 windows
     ((2, 3, 13, 11), 2, 2, 0, 1, False),        # 2x2 cells with an odd last row and column
+    ((2, 3, 14, 14), 2, 2, 0, 1, False),        # a ragged end (7 outputs): overlapping quads
+    ((1, 2, 6, 30), 2, 2, 0, 1, True),          # 15 outputs a row, ceil_mode
 ]
 
 
