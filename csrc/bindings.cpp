@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -172,13 +173,6 @@ CpuCapability capability_from(const std::string& name) {
 
 // ---- linear ----
 
-// The in-place activation fused into linear's epilogue, by name ("none": nullptr).
-template <typename T>
-InPlaceActivation<T> linear_activation(const std::string& name) {
-    if (name == "none") return nullptr;
-    throw py::value_error("[linear] unknown activation '" + name + "'");
-}
-
 // An optional array argument: null when `h` is None, else a C-contiguous array of like's
 // dtype.
 std::optional<py::array> optional_like(const char* op, const char* name, py::handle h, const py::array& like) {
@@ -215,7 +209,12 @@ py::object linear_binding(py::handle x_h, py::handle w_h, py::handle b_h, const 
     py::array out(x.dtype(), std::vector<int64_t>{M, N});
     dispatch_float(x, [&](auto tag) {
         using T = decltype(tag);
-        InPlaceActivation<T> act = linear_activation<T>(activation);
+        InPlaceActivation<T> act = nullptr;
+        try {
+            act = linear_activation<T>(activation);
+        } catch (const std::invalid_argument& e) {
+            throw py::value_error(std::string("[linear] ") + e.what());
+        }
         const T* bias = b ? static_cast<const T*>(b->data()) : nullptr;
         py::gil_scoped_release nogil;
         linear_forward<T>(static_cast<T*>(out.mutable_data()), static_cast<const T*>(x.data()),

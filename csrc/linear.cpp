@@ -2,12 +2,41 @@
 #include "linear.h"
 
 #include <algorithm>
-#include <vector>
+#include <stdexcept>
+#include <string>
 
+#include "activation.h"
 #include "gemm/gemm.h"
 #include "parallel.h"
 
 namespace fastnn {
+
+namespace {
+
+// The activation kernels run in place (out == inp) on one block row of the product.
+template <typename T> void relu_(T* d, int64_t n, double) { relu_forward<T>(d, d, n); }
+template <typename T> void leaky_relu_(T* d, int64_t n, double p) { leaky_relu_forward<T>(d, d, n, T(p)); }
+template <typename T> void elu_(T* d, int64_t n, double p) { elu_forward<T>(d, d, n, T(p)); }
+template <typename T> void gelu_(T* d, int64_t n, double) { gelu_forward<T>(d, d, n, false); }
+template <typename T> void gelu_tanh_(T* d, int64_t n, double) { gelu_forward<T>(d, d, n, true); }
+template <typename T> void sigmoid_(T* d, int64_t n, double) { sigmoid_forward<T>(d, d, n); }
+template <typename T> void tanh_(T* d, int64_t n, double) { tanh_forward<T>(d, d, n); }
+
+}  // namespace
+
+template <typename T>
+InPlaceActivation<T> linear_activation(const std::string& name) {
+    if (name == "none") return nullptr;
+    if (name == "relu") return relu_<T>;
+    if (name == "leaky_relu") return leaky_relu_<T>;
+    if (name == "elu") return elu_<T>;
+    if (name == "gelu") return gelu_<T>;
+    if (name == "gelu_tanh") return gelu_tanh_<T>;
+    if (name == "sigmoid") return sigmoid_<T>;
+    if (name == "tanh") return tanh_<T>;
+    throw std::invalid_argument("unknown activation '" + name + "'; expected none, relu, leaky_relu, elu, "
+                                "gelu, gelu_tanh, sigmoid or tanh");
+}
 
 template <typename T>
 void linear_forward(T* out, const T* x, const T* weight, const T* bias, int64_t M, int64_t N, int64_t K,
@@ -66,6 +95,8 @@ void linear_backward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, con
     if (dbias) column_sums(dbias, dout, M, N);
 }
 
+template InPlaceActivation<float> linear_activation<float>(const std::string&);
+template InPlaceActivation<double> linear_activation<double>(const std::string&);
 template void linear_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t,
                                     InPlaceActivation<float>, double);
 template void linear_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t,

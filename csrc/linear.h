@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace fastnn {
 
@@ -11,6 +12,12 @@ namespace fastnn {
 // slope, alpha; ignored by those without one).
 template <typename T>
 using InPlaceActivation = void (*)(T* data, int64_t n, double param);
+
+// The activation a linear layer can fuse, by its functional name: "none" (nullptr), "relu",
+// "leaky_relu" (param: negative slope), "elu" (param: alpha), "gelu", "gelu_tanh" (the tanh
+// approximation), "sigmoid", "tanh". Throws std::invalid_argument for any other name.
+template <typename T>
+InPlaceActivation<T> linear_activation(const std::string& name);
 
 // out[M,N] = act(x[M,K] @ weight[N,K]^T + bias[N]); bias nullptr: no bias; act nullptr: no
 // activation.

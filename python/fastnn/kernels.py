@@ -133,6 +133,20 @@ def _float_input(op, name, x):
     return np.ascontiguousarray(x)
 
 
+_ACTIVATION_PARAM = {"leaky_relu": 0.01, "elu": 1.0}
+
+
+def _linear_activation(op, activation):
+    """(name, parameter) of linear's `activation` argument."""
+    if activation is None:
+        return "none", 0.0
+    if isinstance(activation, tuple) and len(activation) == 2 and activation[0] in _ACTIVATION_PARAM:
+        return activation[0], float(activation[1])
+    if isinstance(activation, str):
+        return activation, _ACTIVATION_PARAM.get(activation, 0.0)
+    raise ValueError(f"[{op}] activation must be None, a name or a (name, parameter) pair, got {activation!r}")
+
+
 def linear(input, weight, bias=None, activation=None):
     """``act(input @ weight.T + bias)``, as :func:`torch.nn.functional.linear` plus an
     optional activation fused into the product's epilogue (applied to each block of the
@@ -142,7 +156,11 @@ def linear(input, weight, bias=None, activation=None):
         input: array of shape ``(*, in_features)``.
         weight: array of shape ``(out_features, in_features)``, input's dtype.
         bias: optional array of shape ``(out_features,)``.
-        activation: None (none) — the only one for now.
+        activation: None, or the activation to fuse, by its functional name: ``"relu"``,
+            ``"leaky_relu"``, ``"elu"``, ``"gelu"``, ``"gelu_tanh"`` (gelu with
+            ``approximate="tanh"``), ``"sigmoid"``, ``"tanh"``; or a pair
+            ``("leaky_relu", negative_slope)`` / ``("elu", alpha)`` (defaults 0.01 and 1.0).
+            The result equals that function applied to the unfused output, bit for bit.
 
     Shape:
         Output: ``(*, out_features)``, a new array.
@@ -150,6 +168,9 @@ def linear(input, weight, bias=None, activation=None):
     Raises:
         TypeError: non-ndarray, unsupported or mixed dtypes.
         ValueError: ``in_features`` mismatch, bad bias shape, unknown activation.
+
+    Example:
+        >>> h = linear(x, w1, b1, activation="relu")   # one pass: product, bias, relu
     """
     op = "linear"
     x = _float_input(op, "input", input)
@@ -161,9 +182,9 @@ def linear(input, weight, bias=None, activation=None):
     if x.shape[-1] != w.shape[-1]:
         raise ValueError(f"[{op}] input has shape {x.shape} ({x.shape[-1]} features) but weight has shape "
                          f"{w.shape} ({w.shape[1]} input features)")
-    name = "none" if activation is None else activation
+    name, param = _linear_activation(op, activation)
     rows = _prod(x.shape[:-1])  # reshape(-1, k) is ambiguous for empty arrays
-    out = _C.linear(x.reshape(rows, x.shape[-1]), w, b, name, 0.0)
+    out = _C.linear(x.reshape(rows, x.shape[-1]), w, b, name, param)
     return out.reshape(x.shape[:-1] + (w.shape[0],))
 
 
