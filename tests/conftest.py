@@ -45,3 +45,18 @@ def set_threads():
 def rng(request):
     """A NumPy Generator seeded from the test's id: reproducible, and different per test."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def same_bits_on_1_and_2_threads(set_threads):
+    """check(run): calls run() on 1 and then 2 threads and asserts that the arrays it returns
+    (a list, or a tuple; None entries allowed) are identical bit for bit."""
+    def check(run):
+        results = []
+        for threads in (1, 2):
+            set_threads(threads)
+            results.append(list(run()))
+        assert len(results[0]) == len(results[1]) > 0
+        for one, two in zip(*results):
+            assert (one is None and two is None) or one.tobytes() == two.tobytes()
+    return check

@@ -105,6 +105,27 @@ def tolerance(op, dtype, k, scale):
     return unit_roundoff(dtype) * (t.lam * math.sqrt(k) + t.n_extra) * np.asarray(scale, dtype=np.float64)
 
 
+def _check_within(op, actual, expected, dtype, tol_of, what):
+    """The one comparison: `actual` is an ndarray of `expected`'s shape and `dtype`, and every
+    element is within tol_of(expected) of the float64 oracle (equal values, infinities
+    included, pass; NaN passes only against NaN). `what` describes the case in the message."""
+    dtype = np.dtype(dtype)
+    assert isinstance(actual, np.ndarray), f"[{op}] result is {type(actual).__name__}, not ndarray"
+    assert actual.shape == expected.shape, f"[{op}] shape {actual.shape}, expected {expected.shape}"
+    assert actual.dtype == dtype, f"[{op}] dtype {actual.dtype}, expected {dtype}"
+    got = actual.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # inf - inf and 0 * inf: equal infinities pass by ==
+        tol = np.broadcast_to(tol_of(expected), expected.shape)
+        ok = (got == expected) | (np.abs(got - expected) <= tol) | (np.isnan(got) & np.isnan(expected))
+    if not ok.all():
+        bad = np.argwhere(~ok)
+        idx = tuple(bad[0])
+        err = abs(got[idx] - expected[idx])
+        raise AssertionError(
+            f"[{op}] {len(bad)} of {ok.size} elements ({what}) out of tolerance; first at "
+            f"{idx}: got {got[idx]!r}, expected {expected[idx]!r}, |diff| {err:.3e} > tol {tol[idx]:.3e}")
+
+
 def assert_close(op, actual, expected, k, *, scale, dtype):
     """Checks a kernel result completely: ndarray type, shape, dtype, and every element
     within tolerance(op, dtype, k, scale) of the float64 oracle `expected` (equal infinities
@@ -112,21 +133,8 @@ def assert_close(op, actual, expected, k, *, scale, dtype):
 
     scale: |alpha| |op(a)| @ |op(b)| + |beta| |c| (gemm_scale), elementwise or broadcastable.
     """
-    dtype = np.dtype(dtype)
-    assert isinstance(actual, np.ndarray), f"[{op}] result is {type(actual).__name__}, not ndarray"
-    assert actual.shape == expected.shape, f"[{op}] shape {actual.shape}, expected {expected.shape}"
-    assert actual.dtype == dtype, f"[{op}] dtype {actual.dtype}, expected {dtype}"
-    got = actual.astype(np.float64)
-    tol = np.broadcast_to(tolerance(op, dtype, k, scale), expected.shape)
-    with np.errstate(invalid="ignore"):
-        ok = (got == expected) | (np.abs(got - expected) <= tol) | (np.isnan(got) & np.isnan(expected))
-    if not ok.all():
-        bad = np.argwhere(~ok)
-        idx = tuple(bad[0])
-        err = abs(got[idx] - expected[idx])
-        raise AssertionError(
-            f"[{op}] {len(bad)} of {ok.size} elements ({dtype}, K={k}) out of tolerance; first at "
-            f"{idx}: got {got[idx]!r}, expected {expected[idx]!r}, |diff| {err:.3e} > tol {tol[idx]:.3e}")
+    _check_within(op, actual, expected, dtype, lambda e: tolerance(op, dtype, k, scale),
+                  f"{np.dtype(dtype)}, K={k}")
 
 
 # Kernels other than the GEMM (elementwise maps, reductions, losses, optimizer updates) are
@@ -142,24 +150,10 @@ def assert_allclose(op, actual, expected, *, dtype, scale=1.0):
     """Checks an op's result completely against the float64 oracle `expected`: ndarray
     type, shape, dtype, and every element within the op's Rel tolerance (equal values,
     including infinities, pass; NaN passes only against NaN)."""
-    dtype = np.dtype(dtype)
-    t = TOLERANCES[(op, dtype)]
-    assert isinstance(actual, np.ndarray), f"[{op}] result is {type(actual).__name__}, not ndarray"
-    assert actual.shape == expected.shape, f"[{op}] shape {actual.shape}, expected {expected.shape}"
-    assert actual.dtype == dtype, f"[{op}] dtype {actual.dtype}, expected {dtype}"
-    got = actual.astype(np.float64)
+    t = TOLERANCES[(op, np.dtype(dtype))]
     u = unit_roundoff(dtype)
-    tol = np.broadcast_to(u * (t.rtol * np.abs(expected) + t.atol * np.asarray(scale, np.float64)),
-                          expected.shape)
-    with np.errstate(invalid="ignore"):
-        ok = (got == expected) | (np.abs(got - expected) <= tol) | (np.isnan(got) & np.isnan(expected))
-    if not ok.all():
-        bad = np.argwhere(~ok)
-        idx = tuple(bad[0])
-        err = abs(got[idx] - expected[idx])
-        raise AssertionError(
-            f"[{op}] {len(bad)} of {ok.size} elements ({dtype}) out of tolerance; first at {idx}: "
-            f"got {got[idx]!r}, expected {expected[idx]!r}, |diff| {err:.3e} > tol {tol[idx]:.3e}")
+    _check_within(op, actual, expected, dtype,
+                  lambda e: u * (t.rtol * np.abs(e) + t.atol * np.asarray(scale, np.float64)), str(np.dtype(dtype)))
 
 
 def numerical_grad(f, x, g, eps=1e-6):

@@ -258,7 +258,7 @@ def test_softmax_bad_inputs():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_identical_bits_across_threads(dtype, rng, set_threads):
+def test_identical_bits_across_threads(dtype, rng, same_bits_on_1_and_2_threads):
     x = rng.uniform(-20, 20, size=(37, 61, 29)).astype(dtype)
     g = rng.standard_normal(x.shape).astype(dtype)
 
@@ -274,12 +274,7 @@ def test_identical_bits_across_threads(dtype, rng, set_threads):
                 out += [y, getattr(K, name + "_backward")(g, y, dim)]
         return out
 
-    set_threads(1)
-    one = run()
-    set_threads(2)
-    two = run()
-    for a, b in zip(one, two):
-        assert a.tobytes() == b.tobytes()
+    same_bits_on_1_and_2_threads(run)
 
 
 # ---- vmath.h, directly ----

@@ -19,6 +19,20 @@ def _require_ndarray(op, name, x):
         raise TypeError(f"[{op}] {name} must be a numpy.ndarray, got {type(x).__name__}")
 
 
+def _check_float(op, name, x):
+    """TypeError naming the op unless x is a float32/float64 ndarray in native byte order."""
+    _require_ndarray(op, name, x)
+    if x.dtype not in (np.float32, np.float64) or not x.dtype.isnative:
+        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+
+
+def _float_input(op, name, x):
+    """x checked by _check_float, as a C-contiguous aligned array to read: a copy only when it
+    is not one already (inputs may be copied; outputs and in-place state never are)."""
+    _check_float(op, name, x)
+    return x if x.flags.c_contiguous and x.flags.aligned else np.array(x, order="C", copy=True)
+
+
 def matmul(a, b, out=None):
     """Matrix product with :func:`numpy.matmul` semantics.
 
@@ -124,15 +138,6 @@ def _prod(shape):
     return n
 
 
-def _float_input(op, name, x):
-    """`x` as a C-contiguous array for reading (a copy only when it is not one already);
-    TypeError unless it is a float32/float64 ndarray."""
-    _require_ndarray(op, name, x)
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
-    return np.ascontiguousarray(x)
-
-
 _ACTIVATION_PARAM = {"leaky_relu": 0.01, "elu": 1.0}
 
 
@@ -232,9 +237,7 @@ def _conv2d_pair(op, name, v):
 def _conv2d_dtypes(op, arrays):
     """TypeError unless every (name, array) is an ndarray of float32/float64, all one dtype."""
     for name, a in arrays:
-        _require_ndarray(op, name, a)
-        if a.dtype not in (np.float32, np.float64) or not a.dtype.isnative:
-            raise TypeError(f"[{op}] {name} has unsupported dtype {a.dtype}; expected float32 or float64")
+        _check_float(op, name, a)
     (first, a0), *rest = arrays
     for name, a in rest:
         if a.dtype != a0.dtype:
@@ -548,14 +551,6 @@ def _pool_pair(op, name, value):
     raise TypeError(f"[{op}] {name} must be an int or a tuple of two ints, got {value!r}")
 
 
-def _pool_input(op, name, x):
-    """A float32/float64 ndarray, made C-contiguous (a copy only when it is not)."""
-    _require_ndarray(op, name, x)
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
-    return np.ascontiguousarray(x)
-
-
 def _pool_window(op, kernel_size, stride, padding):
     kh, kw = _pool_pair(op, "kernel_size", kernel_size)
     # torch: stride=None (or an empty list) means stride = kernel_size
@@ -608,7 +603,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
             dilation < 1; padding < 0 or more than half the kernel; output size < 1.
     """
     op = "max_pool2d"
-    x = _pool_input(op, "input", input)
+    x = _float_input(op, "input", input)
     kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
     dh, dw = _pool_pair(op, "dilation", dilation)
     return _C.max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, bool(ceil_mode), bool(return_indices))
@@ -636,7 +631,7 @@ def max_pool2d_backward(grad_output, indices, input_shape):
         IndexError: an index outside ``[0, H*W)``.
     """
     op = "max_pool2d_backward"
-    go = _pool_input(op, "grad_output", grad_output)
+    go = _float_input(op, "grad_output", grad_output)
     _require_ndarray(op, "indices", indices)
     return _C.max_pool2d_backward(go, np.ascontiguousarray(indices), _pool_shape(op, input_shape))
 
@@ -677,7 +672,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         TypeError / ValueError: as :func:`max_pool2d`; ``divisor_override`` <= 0.
     """
     op = "avg_pool2d"
-    x = _pool_input(op, "input", input)
+    x = _float_input(op, "input", input)
     kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
     return _C.avg_pool2d(x, kh, kw, sh, sw, ph, pw, bool(ceil_mode), bool(count_include_pad),
                          _avg_divisor(op, divisor_override))
@@ -703,7 +698,7 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
         TypeError / ValueError: as :func:`avg_pool2d`; grad_output not of the output's shape.
     """
     op = "avg_pool2d_backward"
-    go = _pool_input(op, "grad_output", grad_output)
+    go = _float_input(op, "grad_output", grad_output)
     kh, kw, sh, sw, ph, pw = _pool_window(op, kernel_size, stride, padding)
     return _C.avg_pool2d_backward(go, _pool_shape(op, input_shape), kh, kw, sh, sw, ph, pw, bool(ceil_mode),
                                   bool(count_include_pad), _avg_divisor(op, divisor_override))
@@ -727,7 +722,7 @@ def adaptive_avg_pool2d(input, output_size):
         ValueError: input not 3-D/4-D or with C, H or W of 0; a negative output size.
     """
     op = "adaptive_avg_pool2d"
-    x = _pool_input(op, "input", input)
+    x = _float_input(op, "input", input)
     if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
         size = tuple(x.shape[-2 + i] if v is None else v for i, v in enumerate(output_size))
     else:
@@ -751,7 +746,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape):
         TypeError / ValueError: as :func:`adaptive_avg_pool2d`; mismatched leading dimensions.
     """
     op = "adaptive_avg_pool2d_backward"
-    go = _pool_input(op, "grad_output", grad_output)
+    go = _float_input(op, "grad_output", grad_output)
     return _C.adaptive_avg_pool2d_backward(go, _pool_shape(op, input_shape))
 
 
@@ -761,12 +756,7 @@ __all__ += ["batch_norm", "batch_norm_forward", "batch_norm_backward"]
 
 
 def _norm_input(op, name, x):
-    if x is None:
-        return None
-    _require_ndarray(op, name, x)
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
-    return np.ascontiguousarray(x)
+    return None if x is None else _float_input(op, name, x)
 
 
 def batch_norm_forward(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -869,9 +859,7 @@ __all__ += ["dropout", "dropout_backward"]
 
 
 def _dropout_args(op, name, x, p, seed, offset):
-    _require_ndarray(op, name, x)
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
+    _check_float(op, name, x)
     p = float(p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"[{op}] dropout probability has to be between 0 and 1, but got {p}")
