@@ -27,10 +27,12 @@ int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_total
 
 // How the optimised kernels cut the work, fixed by the shape and element size alone (never by
 // the thread count, so results are bitwise independent of it): output rows per im2col tile,
-// and images per gradient-accumulation group (each group sums into its own partial weight
-// gradient; partials are added in group order).
+// images per gradient-accumulation group (each group sums into its own partial weight
+// gradient; partials are added in group order), and images per batch of the input gradient,
+// whose output gradients lie side by side so that one GEMM makes all their column gradients
+// (1 unless an image is one tile; a batch never straddles a group).
 struct Conv2dPlan {
-    int64_t tile_rows, group_images;
+    int64_t tile_rows, group_images, batch_images;
 };
 Conv2dPlan conv2d_plan(const Conv2dShape& s, int64_t elem_size);
 
