@@ -132,6 +132,9 @@ def test_many_tiles_and_image_groups(rng, dtype):
     assert 1 < group_images < 40
     check_conv(rng, x2, w2, b, (2, 1), (1, 0))
     check_conv(rng, randn(rng, (40, 3, 6, 5), dtype), randn(rng, (4, 3, 1, 1), dtype), b)
+    # Groups of 4 images cut into input-gradient batches of 3 and 1 (float32: an image's
+    # columns take ~290 KiB of the 1 MiB tile), and a last group of one image.
+    check_conv(rng, randn(rng, (97, 8, 40, 26), dtype), randn(rng, (4, 8, 3, 3), dtype), b, 1, 1)
 
 
 def test_empty_batch(rng):
