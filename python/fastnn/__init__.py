@@ -97,3 +97,11 @@ def show_config():
 
 
 from . import cuda, kernels  # noqa: E402  (need _C loaded and configured first)
+from . import autograd, functional, ops  # noqa: E402
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .tensor import *  # noqa: E402,F401,F403
+from .tensor import __all__ as _tensor_all  # noqa: E402
+from .tensor import matmul  # noqa: E402
+
+__all__ += ["autograd", "functional", "Function", "enable_grad", "is_grad_enabled", "no_grad",
+            "set_grad_enabled", "matmul"] + _tensor_all
