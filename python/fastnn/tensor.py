@@ -461,18 +461,24 @@ class Tensor:
         if result.dtype != self.dtype or result.shape != self.shape:
             raise RuntimeError(f"in-place operation changes shape {self.shape} / dtype {self.dtype} to "
                                f"{result.shape} / {result.dtype}")
+        # The node that computed result refers to self as an input; it must keep seeing
+        # self's old value and node, so it gets a stand-in holding them.
+        old = Tensor(self.data)
+        old.grad_fn, old._output_nr, old._requires_grad = self.grad_fn, self._output_nr, self._requires_grad
+        node = result.grad_fn
+        node.inputs = tuple(old if t is self else t for t in node.inputs)
         self.data, self.grad_fn, self._output_nr, self._requires_grad = \
-            result.data, result.grad_fn, result._output_nr, True
+            result.data, node, result._output_nr, True
         return self
 
     def _recording(self, *others):
         return is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (self,) + others)
 
     def _inplace_op(self, fn, other):
-        if not self._recording(other) and isinstance(self.grad_fn, type(None)):
+        if not self._recording(other):
             b = other.data if isinstance(other, Tensor) else other
             return self._inplace(Tensor(np.asarray(fn(self.data, b))))
-        if self.is_leaf and self.requires_grad and is_grad_enabled():
+        if self.is_leaf and self.requires_grad:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
         return self._inplace(fn(self, other))
 
