@@ -93,18 +93,18 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
 class Node:
     """The ``ctx`` of one recorded Function call, and its node in the graph.
 
-    ``inputs`` holds, per forward argument, the Tensor that requires grad or None;
-    ``outputs`` the (shape, dtype) of each output, to build zero gradients for outputs that
+    ``_inputs`` holds, per forward argument, the Tensor that requires grad or None;
+    ``_outputs`` the (shape, dtype) of each output, to build zero gradients for outputs that
     received none. Arrays that backward needs go through ``save_for_backward`` so that they
     are freed after backward (unless ``retain_graph``).
     """
 
     def __init__(self, fn, needs_input_grad):
-        self.fn = fn
+        self._fn = fn
         self.needs_input_grad = needs_input_grad
-        self.inputs = ()
-        self.outputs = ()
-        self.non_differentiable = ()
+        self._inputs = ()
+        self._outputs = ()
+        self._non_differentiable = ()
         self._saved = ()
         self._retained = {}  # output index -> weakref to a non-leaf Tensor that retains grad
 
@@ -118,13 +118,13 @@ class Node:
         return self._saved
 
     def mark_non_differentiable(self, *arrays):
-        self.non_differentiable = arrays
+        self._non_differentiable = arrays
 
-    def name(self):
-        return f"{self.fn.__name__}Backward0"
+    def _name(self):
+        return f"{self._fn.__name__}Backward0"
 
     def __repr__(self):
-        return f"<{self.name()}>"
+        return f"<{self._name()}>"
 
 
 class Function:
@@ -158,11 +158,11 @@ class Function:
         if not record:
             result = tuple(Tensor(o) for o in outs)
             return result[0] if single else result
-        ctx.inputs = tuple(a if n else None for a, n in zip(args, needs))
-        ctx.outputs = tuple((o.shape, o.dtype) for o in outs)
+        ctx._inputs = tuple(a if n else None for a, n in zip(args, needs))
+        ctx._outputs = tuple((o.shape, o.dtype) for o in outs)
         result = []
         for i, o in enumerate(outs):
-            if any(o is nd for nd in ctx.non_differentiable):
+            if any(o is nd for nd in ctx._non_differentiable):
                 result.append(Tensor(o))
             else:
                 result.append(Tensor._from_op(o, ctx, i))
@@ -177,14 +177,14 @@ def _topological_order(roots):
         if root is None or id(root) in visited:
             continue
         visited.add(id(root))
-        stack = [(root, iter(root.inputs))]
+        stack = [(root, iter(root._inputs))]
         while stack:
             node, children = stack[-1]
             for t in children:
                 child = t.grad_fn if t is not None else None
                 if child is not None and id(child) not in visited:
                     visited.add(id(child))
-                    stack.append((child, iter(child.inputs)))
+                    stack.append((child, iter(child._inputs)))
                     break
             else:
                 stack.pop()
@@ -229,7 +229,7 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
         if t.grad_fn is None:
             to_leaf(t, g)
         else:
-            grads = pending.setdefault(id(t.grad_fn), [None] * len(t.grad_fn.outputs))
+            grads = pending.setdefault(id(t.grad_fn), [None] * len(t.grad_fn._outputs))
             grads[t._output_nr] = add(grads[t._output_nr], g)
 
     for node in _topological_order([t.grad_fn for t in tensors]):
@@ -244,25 +244,25 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
             t = ref()
             if t is not None and grads[nr] is not None:
                 t.grad = Tensor(np.array(grads[nr], copy=True)) if t.grad is None else Tensor(t.grad.data + grads[nr])
-        grads = [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, node.outputs)]
+        grads = [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, node._outputs)]
         with np.errstate(all="ignore"):
-            input_grads = node.fn.backward(node, *grads)
+            input_grads = node._fn.backward(node, *grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        if len(input_grads) != len(node.inputs):
-            raise RuntimeError(f"function {node.name()} returned an incorrect number of gradients "
-                               f"(expected {len(node.inputs)}, got {len(input_grads)})")
+        if len(input_grads) != len(node._inputs):
+            raise RuntimeError(f"function {node._name()} returned an incorrect number of gradients "
+                               f"(expected {len(node._inputs)}, got {len(input_grads)})")
         if not retain_graph and node._saved:
             node._saved = None  # a node that saved nothing can run again, as in PyTorch
-        for i, (t, g) in enumerate(zip(node.inputs, input_grads)):
+        for i, (t, g) in enumerate(zip(node._inputs, input_grads)):
             if t is None or g is None:
                 continue
-            g = _check_grad(f"function {node.name()} returned an invalid gradient at index {i}", g,
+            g = _check_grad(f"function {node._name()} returned an invalid gradient at index {i}", g,
                             t.shape, t.dtype)
             if t.grad_fn is None:
                 to_leaf(t, g)
             else:
-                slot = pending.setdefault(id(t.grad_fn), [None] * len(t.grad_fn.outputs))
+                slot = pending.setdefault(id(t.grad_fn), [None] * len(t.grad_fn._outputs))
                 slot[t._output_nr] = add(slot[t._output_nr], g)
     if captured is not None:
         return [captured[id(t)] for t in capture]

@@ -466,7 +466,7 @@ class Tensor:
         old = Tensor(self.data)
         old.grad_fn, old._output_nr, old._requires_grad = self.grad_fn, self._output_nr, self._requires_grad
         node = result.grad_fn
-        node.inputs = tuple(old if t is self else t for t in node.inputs)
+        node._inputs = tuple(old if t is self else t for t in node._inputs)
         self.data, self.grad_fn, self._output_nr, self._requires_grad = \
             result.data, node, result._output_nr, True
         return self
