@@ -6,15 +6,11 @@ override ``reduction`` exactly as in PyTorch.
 """
 
 from . import ops
-from .tensor import Tensor, generator
+from .tensor import generator
 
 __all__ = ["linear", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softplus", "softmax",
            "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
            "binary_cross_entropy_with_logits", "conv2d", "max_pool2d", "avg_pool2d", "dropout"]
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 def _inplace(input, result, inplace):

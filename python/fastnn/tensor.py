@@ -507,10 +507,12 @@ class Tensor:
         return self.__itruediv__(other)
 
     def _fill(self, values):
-        if is_grad_enabled() and self.is_leaf and self.requires_grad:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        if is_grad_enabled() and self.requires_grad:
+            if self.is_leaf:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise RuntimeError("[fill] in-place filling of a tensor in a recorded graph is not supported; "
+                               "use it under no_grad")
         self.data[...] = values
-        self.grad_fn = None if not self.requires_grad or self.is_leaf else self.grad_fn
         return self
 
     def zero_(self):
