@@ -15,4 +15,5 @@ def test_readme_python_examples_run(set_threads, capsys):
     exec(compile("\n".join(blocks), str(README), "exec"), namespace)  # noqa: S102 - our own README
     assert "fastnn" in capsys.readouterr().out  # show_config printed
     assert namespace["gw"].shape == namespace["w"].shape
+    assert namespace["weight"].grad.shape == (10, 784) and namespace["loss"].item() > 0
     assert fastnn.get_num_threads() == 1  # the example's last setting; the fixture restores it
