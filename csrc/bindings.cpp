@@ -329,12 +329,21 @@ Conv2dShape conv2d_shape(const char* op, const py::array& x, const py::array& w,
     return s;
 }
 
+// The test hook that forces one algorithm: "auto" (the plan's choice), "im2col" or "winograd".
+Conv2dAlgorithm conv2d_algorithm_arg(const char* op, const std::string& name) {
+    if (name == "auto") return Conv2dAlgorithm::automatic;
+    if (name == "im2col") return Conv2dAlgorithm::im2col;
+    if (name == "winograd") return Conv2dAlgorithm::winograd;
+    throw py::value_error(op_prefix(op) + "algorithm must be 'auto', 'im2col' or 'winograd', not '" + name + "'");
+}
+
 // out = conv2d(input, weight, bias); bias is None or (OC,). All arrays C-contiguous, one
 // float dtype.
 py::array conv2d_forward_binding(py::handle x_h, py::handle w_h, py::handle b_h, int64_t sh, int64_t sw,
                                  int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
-                                 int64_t groups, bool reference) {
+                                 int64_t groups, bool reference, const std::string& algorithm) {
     const char* op = "conv2d";
+    const Conv2dAlgorithm algo = conv2d_algorithm_arg(op, algorithm);
     py::array x = require_float_array(op, "input", x_h);
     py::array w = require_float_array(op, "weight", w_h);
     require_same_dtype(op, "input", x, "weight", w);
@@ -363,7 +372,7 @@ py::array conv2d_forward_binding(py::handle x_h, py::handle w_h, py::handle b_h,
         if (reference)
             conv2d_forward_ref<T>(o, xp, wp, bp, s);
         else
-            conv2d_forward<T>(o, xp, wp, bp, s);
+            conv2d_forward<T>(o, xp, wp, bp, s, algo);
     });
     return out;
 }
@@ -372,8 +381,9 @@ py::array conv2d_forward_binding(py::handle x_h, py::handle w_h, py::handle b_h,
 py::tuple conv2d_backward_binding(py::handle dy_h, py::handle x_h, py::handle w_h, int64_t sh, int64_t sw,
                                   int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
                                   int64_t groups, bool need_input, bool need_weight, bool need_bias,
-                                  bool reference) {
+                                  bool reference, const std::string& algorithm) {
     const char* op = "conv2d_backward";
+    const Conv2dAlgorithm algo = conv2d_algorithm_arg(op, algorithm);
     py::array dy = require_float_array(op, "grad_output", dy_h);
     py::array x = require_float_array(op, "input", x_h);
     py::array w = require_float_array(op, "weight", w_h);
@@ -408,7 +418,7 @@ py::tuple conv2d_backward_binding(py::handle dy_h, py::handle x_h, py::handle w_
         if (reference)
             conv2d_backward_ref<T>(dxp, dwp, dbp, dyp, xp, wp, s);
         else
-            conv2d_backward<T>(dxp, dwp, dbp, dyp, xp, wp, s);
+            conv2d_backward<T>(dxp, dwp, dbp, dyp, xp, wp, s, algo);
     });
     return py::make_tuple(dx, dwt, db);
 }
@@ -417,13 +427,13 @@ void bind_conv2d(py::module_& m) {
     m.def("conv2d_forward", &conv2d_forward_binding, py::arg("input"), py::arg("weight"), py::arg("bias"),
           py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_bottom"),
           py::arg("pad_left"), py::arg("pad_right"), py::arg("dil_h"), py::arg("dil_w"), py::arg("groups"),
-          py::arg("reference") = false,
+          py::arg("reference") = false, py::arg("algorithm") = "auto",
           "conv2d of a 4-D NCHW input with per-side paddings (see fastnn.kernels.conv2d).");
     m.def("conv2d_backward", &conv2d_backward_binding, py::arg("grad_output"), py::arg("input"),
           py::arg("weight"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"),
           py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("dil_h"), py::arg("dil_w"),
           py::arg("groups"), py::arg("need_input"), py::arg("need_weight"), py::arg("need_bias"),
-          py::arg("reference") = false,
+          py::arg("reference") = false, py::arg("algorithm") = "auto",
           "(grad_input, grad_weight, grad_bias) of conv2d, each None unless asked for.");
     m.def("conv2d_plan", [](int64_t N, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t KH, int64_t KW,
                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh,
@@ -436,6 +446,12 @@ void bind_conv2d(py::module_& m) {
         Conv2dPlan p = conv2d_plan(s, itemsize);
         return py::make_tuple(p.tile_rows, p.group_images);
     }, "(output rows per im2col tile, images per weight-gradient group) for a convolution.");
+    m.def("conv2d_algorithm", [](int64_t C, int64_t OC, int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t dh,
+                                 int64_t dw, int64_t groups) {
+        Conv2dShape s{1, C, KH, KW, OC, KH, KW, 1, 1, sh, sw, 0, 0, 0, 0, dh, dw, groups};
+        return std::string(conv2d_plan(s, 4).winograd ? "winograd" : "im2col");
+    }, "The algorithm of the output and input gradient ('winograd' or 'im2col'); it depends on these "
+       "parameters only.");
 }
 
 // ---- optim ----

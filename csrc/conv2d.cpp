@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <stdexcept>
 
 #include "gemm/gemm.h"
 #include "parallel.h"
@@ -239,6 +240,241 @@ bool split_images(int64_t items) {
     return t > 1 && items > 1 && (items % t == 0 || items >= 2 * t);
 }
 
+// ---- Winograd F(2x2, 3x3) ----
+// Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016, section 4.1:
+// a 2x2 output tile of a 3x3 correlation of the 4x4 input tile d with the filter g is
+//     Y = A^T [ (G g G^T) (.) (B^T d B) ] A        ((.) elementwise)
+// with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
+// 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1]. Summed over input channels, the 16 elementwise products
+// become 16 independent GEMMs, U[xi] (Cout x Cin) @ V[xi] (Cin x tiles), xi = 4*i + j the
+// position in the tile: 16 multiplies per 2x2 outputs instead of 36. The only constants are
+// 1 and 1/2, so small-integer data stays exact.
+
+// Channels (in and out) from which Winograd beats im2col + GEMM: below, the GEMMs are too
+// thin for the saved multiplies to pay for the transforms (measured; see the report in the
+// commit that set it).
+constexpr int64_t kWinogradMinChannels = 16;
+// Target bytes of one batch's transformed input and products (16 x (Cin + Cout) x tiles):
+// they stay in L2 between the transform that writes them and the GEMM that reads them.
+constexpr int64_t kWinogradBatchBytes = int64_t(1) << 20;
+
+bool winograd_applies(const Conv2dShape& s) {
+    return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 && s.dil_w == 1 &&
+           s.groups == 1;
+}
+bool winograd_pays(const Conv2dShape& s) {
+    return winograd_applies(s) && s.C >= kWinogradMinChannels && s.OC >= kWinogradMinChannels;
+}
+
+// U[xi][o][i] = (G g G^T)[xi] for the 3x3 filters g = filt(o, i) (a callable returning a
+// pointer to 9 elements with row stride rs and column stride cs). U (16, Cout, Cin), overwritten.
+template <typename T, typename F>
+void winograd_filters(T* U, int64_t Cout, int64_t Cin, F filt) {
+    const int64_t plane = Cout * Cin;
+    parallel_for(0, Cout, grain_for(Cin * 16), [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o)
+            for (int64_t i = 0; i < Cin; ++i) {
+                T g[3][3];
+                filt(o, i, g);
+                T t[4][3];  // G g
+                for (int c = 0; c < 3; ++c) {
+                    const T e = g[0][c] + g[2][c];
+                    t[0][c] = g[0][c];
+                    t[1][c] = T(0.5) * (e + g[1][c]);
+                    t[2][c] = T(0.5) * (e - g[1][c]);
+                    t[3][c] = g[2][c];
+                }
+                for (int r = 0; r < 4; ++r) {  // (G g) G^T
+                    const T e = t[r][0] + t[r][2];
+                    T* u = U + (4 * r) * plane + o * Cin + i;
+                    u[0] = t[r][0];
+                    u[plane] = T(0.5) * (e + t[r][1]);
+                    u[2 * plane] = T(0.5) * (e - t[r][1]);
+                    u[3 * plane] = t[r][2];
+                }
+            }
+    });
+}
+
+// n elements rounded up to whole KiB-multiples plus 16 elements: consecutive planes this far
+// apart start in different cache sets.
+int64_t plane_stride(int64_t n) { return ceil_div(n, 256) * 256 + 16; }
+
+// Tile rows per batch: 2-row strips of output, TW tiles each, batches of whole strips.
+int64_t winograd_batch_rows(int64_t Cin, int64_t Cout, int64_t TW, int64_t elem_size) {
+    return std::max<int64_t>(1, kWinogradBatchBytes / std::max<int64_t>(1, 16 * (Cin + Cout) * TW * elem_size));
+}
+
+// v[xi * P + t] = (B^T d B)[xi] for the raw tiles d[r][j] = D[(4r + j) * TB + t], t < tiles.
+// Restrict-qualified: with 16 loads and 16 stores per element the compiler gives up on
+// checking overlap at run time and would not vectorize.
+template <typename T>
+void winograd_input_tiles(T* __restrict v, int64_t P, const T* __restrict D, int64_t TB, int64_t tiles) {
+    for (int64_t t = 0; t < tiles; ++t) {
+        T e[4][4];  // B^T d
+        for (int j = 0; j < 4; ++j) {
+            const T x0 = D[j * TB + t], x1 = D[(4 + j) * TB + t], x2 = D[(8 + j) * TB + t], x3 = D[(12 + j) * TB + t];
+            e[0][j] = x0 - x2;
+            e[1][j] = x1 + x2;
+            e[2][j] = x2 - x1;
+            e[3][j] = x1 - x3;
+        }
+        for (int i = 0; i < 4; ++i) {
+            v[(4 * i) * P + t] = e[i][0] - e[i][2];
+            v[(4 * i + 1) * P + t] = e[i][1] + e[i][2];
+            v[(4 * i + 2) * P + t] = e[i][2] - e[i][1];
+            v[(4 * i + 3) * P + t] = e[i][1] - e[i][3];
+        }
+    }
+}
+
+// Y[(2r + c) * TB + t] = (A^T m A)[r][c] (+ *bias) for m[xi] = m[xi * P + t], t < tiles;
+// bias nullptr: none. Restrict-qualified for the same reason.
+template <typename T>
+void winograd_output_tiles(T* __restrict Y, int64_t TB, const T* __restrict m, int64_t P, int64_t tiles,
+                           const T* bias) {
+    for (int64_t t = 0; t < tiles; ++t) {
+        T s0[4], s1[4];  // A^T m: its rows 0 and 1
+        for (int j = 0; j < 4; ++j) {
+            const T m0 = m[j * P + t], m1 = m[(4 + j) * P + t], m2 = m[(8 + j) * P + t], m3 = m[(12 + j) * P + t];
+            s0[j] = m0 + m1 + m2;
+            s1[j] = m1 - m2 - m3;
+        }
+        Y[t] = s0[0] + s0[1] + s0[2];
+        Y[TB + t] = s0[1] - s0[2] - s0[3];
+        Y[2 * TB + t] = s1[0] + s1[1] + s1[2];
+        Y[3 * TB + t] = s1[1] - s1[2] - s1[3];
+    }
+    if (bias) {
+        const T b = *bias;
+        for (int64_t k = 0; k < 4; ++k)
+            for (int64_t t = 0; t < tiles; ++t) Y[k * TB + t] += b;
+    }
+}
+
+// out (N, Cout, OH, OW) = bias + the 3x3 stride-1 correlation of inp (N, Cin, H, W) with the
+// filters whose transforms U (16, Cout, Cin) winograd_filters made; input pixel
+// (oh - pt + kh, ow - pl + kw) feeds output (oh, ow), read as 0 outside the image (pt and pl
+// may be negative: a crop). Batches of whole tile strips are fixed by the shape alone, and
+// every output element is made by one batch, so the bits never depend on the thread count.
+template <typename T>
+void winograd_conv3x3(T* out, const T* inp, const T* U, const T* bias, int64_t N, int64_t Cin, int64_t H,
+                      int64_t W, int64_t Cout, int64_t OH, int64_t OW, int64_t pt, int64_t pl) {
+    const int64_t TH = ceil_div(OH, 2), TW = ceil_div(OW, 2), HW = H * W, OHW = OH * OW;
+    const int64_t R = std::min(N * TH, winograd_batch_rows(Cin, Cout, TW, sizeof(T)));
+    const int64_t nbatches = ceil_div(N * TH, R), TB = R * TW;  // tiles per full batch
+    // Per batch: V (16, Cin, TB) and M (16, Cout, TB), the GEMM's operand and result; D
+    // (16, TB), one channel's raw 4x4 tiles, and Y (4, TB), one output channel's 2x2 tiles,
+    // each element position a unit-stride row over the batch's tiles, so that the transforms
+    // are long vector loops; one padded input row. The 16 planes of V, M and D lie
+    // plane_stride apart: not a multiple of 4 KiB, else the transforms' 16 streams would fall
+    // into one L1 set (measured 1.7x slower at 56x56).
+    const int64_t PV = plane_stride(Cin * TB), PM = plane_stride(Cout * TB), PD = plane_stride(TB);
+    const int64_t WP = 2 * TW + 2;
+    const size_t scratch_elems = size_t(16 * (PV + PM + PD) + 4 * TB + WP);
+
+    auto batches = [&](int64_t b0, int64_t b1) {
+        Scratch scratch(scratch_elems * sizeof(T));
+        T* V = scratch.as<T>();
+        T* M = V + 16 * PV;
+        T* D = M + 16 * PM;
+        T* Y = D + 16 * PD;
+        T* row = Y + 4 * TB;
+        // Padded row column k is input column k - pl; zero outside [0, W).
+        const int64_t k0 = std::min(WP, std::max<int64_t>(0, pl));
+        const int64_t k1 = std::max(k0, std::min(WP, pl + W));
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t q0 = b * R, q1 = std::min(N * TH, q0 + R), tiles = (q1 - q0) * TW;
+            for (int64_t c = 0; c < Cin; ++c) {
+                // D[4r + j][t] = d[r][j]: input (2ty - pt + r, 2tx - pl + j) of tile t.
+                for (int64_t q = q0; q < q1; ++q) {
+                    const int64_t n = q / TH, ty = q % TH, t0 = (q - q0) * TW;
+                    const T* xc = inp + (n * Cin + c) * HW;
+                    for (int r = 0; r < 4; ++r) {
+                        const int64_t ih = 2 * ty - pt + r;
+                        if (ih < 0 || ih >= H) {
+                            zero(row, WP);
+                        } else {
+                            zero(row, k0);
+                            std::memcpy(row + k0, xc + ih * W + (k0 - pl), size_t(k1 - k0) * sizeof(T));
+                            zero(row + k1, WP - k1);
+                        }
+                        for (int j = 0; j < 4; ++j) {
+                            T* d = D + (4 * r + j) * PD + t0;
+                            for (int64_t tx = 0; tx < TW; ++tx) d[tx] = row[2 * tx + j];
+                        }
+                    }
+                }
+                winograd_input_tiles(V + c * TB, PV, D, PD, tiles);
+            }
+            // M[xi] (Cout x tiles) = U[xi] (Cout x Cin) @ V[xi] (Cin x tiles), 16 products.
+            gemm<T>(16, Cout, tiles, Cin, T(1), {U, Cout * Cin, Cin, 1}, {V, PV, TB, 1}, T(0), {M, PM, TB, 1});
+            // Y = A^T m A per tile, plus the bias, then clipped into the output.
+            for (int64_t oc = 0; oc < Cout; ++oc) {
+                winograd_output_tiles(Y, TB, M + oc * TB, PM, tiles, bias ? bias + oc : nullptr);
+                for (int64_t q = q0; q < q1; ++q) {
+                    const int64_t n = q / TH, oh = 2 * (q % TH), t0 = (q - q0) * TW;
+                    T* y = out + (n * Cout + oc) * OHW + oh * OW;
+                    for (int64_t r = 0; r < std::min<int64_t>(2, OH - oh); ++r, y += OW) {
+                        const T* ya = Y + (2 * r) * TB + t0;
+                        const T* yb = ya + TB;
+                        int64_t tx = 0;
+                        for (; 2 * tx + 1 < OW; ++tx) {
+                            y[2 * tx] = ya[tx];
+                            y[2 * tx + 1] = yb[tx];
+                        }
+                        if (2 * tx < OW) y[2 * tx] = ya[tx];
+                    }
+                }
+            }
+        }
+    };
+    if (split_images(nbatches))
+        parallel_for(0, nbatches, 1, batches);
+    else
+        batches(0, nbatches);
+}
+
+// The Winograd path of conv2d_forward: filters transformed once per call.
+template <typename T>
+void winograd_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dShape& s) {
+    Scratch uscratch(size_t(16 * s.OC * s.C) * sizeof(T), 1);
+    T* U = uscratch.as<T>();
+    winograd_filters(U, s.OC, s.C, [&](int64_t oc, int64_t c, T g[3][3]) {
+        const T* w = weight + (oc * s.C + c) * 9;
+        for (int a = 0; a < 3; ++a)
+            for (int b = 0; b < 3; ++b) g[a][b] = w[3 * a + b];
+    });
+    winograd_conv3x3(out, inp, U, bias, s.N, s.C, s.H, s.W, s.OC, s.OH, s.OW, s.pad_top, s.pad_left);
+}
+
+// The input gradient by Winograd: dinp is the full correlation of dout with the filters
+// rotated by 180 degrees and with in/out channels swapped, g'[c][oc] = w[oc][c] flipped, so
+// input pixel (ih, iw) collects dout[ih + pt - kh][iw + pl - kw]: padding 2 - pt, 2 - pl.
+template <typename T>
+void winograd_input_grad(T* dinp, const T* dout, const T* weight, const Conv2dShape& s) {
+    Scratch uscratch(size_t(16 * s.OC * s.C) * sizeof(T), 1);
+    T* U = uscratch.as<T>();
+    winograd_filters(U, s.C, s.OC, [&](int64_t c, int64_t oc, T g[3][3]) {
+        const T* w = weight + (oc * s.C + c) * 9;
+        for (int a = 0; a < 3; ++a)
+            for (int b = 0; b < 3; ++b) g[a][b] = w[3 * (2 - a) + (2 - b)];
+    });
+    winograd_conv3x3<T>(dinp, dout, U, nullptr, s.N, s.OC, s.OH, s.OW, s.C, s.H, s.W, 2 - s.pad_top,
+                        2 - s.pad_left);
+}
+
+// Whether the output and the input gradient take the Winograd path.
+bool use_winograd(const Conv2dShape& s, Conv2dAlgorithm algo) {
+    if (algo == Conv2dAlgorithm::im2col) return false;
+    if (algo == Conv2dAlgorithm::winograd) {
+        if (!winograd_applies(s))
+            throw std::invalid_argument("[conv2d] the Winograd path needs a 3x3 kernel, stride 1, dilation 1 and groups 1");
+        return true;
+    }
+    return winograd_pays(s);
+}
+
 }  // namespace
 
 int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_total, int64_t dil) {
@@ -269,13 +505,20 @@ Conv2dPlan conv2d_plan(const Conv2dShape& s, int64_t elem_size) {
             std::max<int64_t>(1, std::max(s.C * s.KH * s.KW, s.OC) * s.OH * s.OW * elem_size);
         p.batch_images = std::min(p.group_images, std::max<int64_t>(1, kTileBytes / image_bytes));
     }
+    p.winograd = winograd_pays(s);
     return p;
 }
 
 template <typename T>
-void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dShape& s) {
+void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dShape& s,
+                    Conv2dAlgorithm algo) {
     const Geometry g(s);
+    const bool wino = use_winograd(s, algo);
     if (s.N == 0 || s.OC == 0) return;
+    if (wino && s.C > 0) {
+        winograd_forward(out, inp, weight, bias, s);
+        return;
+    }
     const bool direct = reads_input_in_place(s);
     const Conv2dPlan plan = conv2d_plan(s, sizeof(T));
     const int64_t col_elems = direct ? 0 : s.C * g.KK * plan.tile_rows * s.OW;
@@ -317,8 +560,15 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
 
 template <typename T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                     const Conv2dShape& s) {
+                     const Conv2dShape& s, Conv2dAlgorithm algo) {
     if (!dinp && !dweight && !dbias) return;
+    if (dinp && use_winograd(s, algo) && s.N > 0 && s.C > 0 && s.OC > 0) {
+        // The weight and bias gradients stay on the GEMM path; the input gradient is a
+        // Winograd convolution of its own.
+        conv2d_backward(static_cast<T*>(nullptr), dweight, dbias, dout, inp, weight, s, Conv2dAlgorithm::im2col);
+        winograd_input_grad(dinp, dout, weight, s);
+        return;
+    }
     const Geometry g(s);
     const int64_t wsize = s.OC * g.CgKK;
     if (s.N == 0) {
@@ -499,8 +749,9 @@ void conv2d_backward_ref(T* dinp, T* dweight, T* dbias, const T* dout, const T* 
 }
 
 #define FASTNN_CONV2D_INSTANTIATE(T)                                                                  \
-    template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&);            \
-    template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dShape&);   \
+    template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, Conv2dAlgorithm); \
+    template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dShape&,       \
+                                     Conv2dAlgorithm);                                                   \
     template void conv2d_forward_ref<T>(T*, const T*, const T*, const T*, const Conv2dShape&);        \
     template void conv2d_backward_ref<T>(T*, T*, T*, const T*, const T*, const T*, const Conv2dShape&);
 FASTNN_CONV2D_INSTANTIATE(float)

@@ -1,6 +1,7 @@
 // 2-D convolution (cross-correlation, as torch.nn.functional.conv2d) on top of the GEMM:
 // im2col turns each image into a (C*KH*KW) x (OH*OW) matrix, one product per group gives the
-// output, col2im scatters column gradients back. Layout NCHW, weights (OC, C/groups, KH, KW),
+// output, col2im scatters column gradients back; 3x3 stride-1 ungrouped convolutions with
+// enough channels use Winograd F(2x2, 3x3) instead (output and input gradient). Layout NCHW, weights (OC, C/groups, KH, KW),
 // all C-contiguous. Kernels overwrite their outputs; nullptr outputs are not computed.
 #pragma once
 
@@ -31,10 +32,18 @@ int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_total
 // gradient; partials are added in group order), and images per batch of the input gradient,
 // whose output gradients lie side by side so that one GEMM makes all their column gradients
 // (1 unless an image is one tile; a batch never straddles a group).
+// winograd: whether the output and the input gradient take the Winograd F(2x2, 3x3) path
+// (Conv2dAlgorithm::automatic), whose products are batched over fixed runs of 2-row tile rows.
 struct Conv2dPlan {
     int64_t tile_rows, group_images, batch_images;
+    bool winograd;
 };
 Conv2dPlan conv2d_plan(const Conv2dShape& s, int64_t elem_size);
+
+// Which algorithm computes the output and the input gradient: the plan's choice, or one
+// forced (for tests that check both on one shape). Forcing winograd on a shape it cannot
+// do (not 3x3, stride 1, dilation 1, groups 1) throws std::invalid_argument.
+enum class Conv2dAlgorithm { automatic, im2col, winograd };
 
 // out[n, oc, oh, ow] = bias[oc] + sum_{c, kh, kw} w[oc, c, kh, kw] *
 //     x[n, g*Cg + c, oh*sh - pad_top + kh*dh, ow*sw - pad_left + kw*dw]
@@ -42,7 +51,8 @@ Conv2dPlan conv2d_plan(const Conv2dShape& s, int64_t elem_size);
 // out (N, OC, OH, OW) overwritten; inp (N, C, H, W); weight (OC, C/groups, KH, KW);
 // bias (OC) or nullptr (no bias).
 template <typename T>
-void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dShape& s);
+void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const Conv2dShape& s,
+                    Conv2dAlgorithm algo = Conv2dAlgorithm::automatic);
 
 // Gradients of conv2d_forward given dout = dL/dout (N, OC, OH, OW):
 // dinp (N, C, H, W) = sum over the outputs each input pixel feeds of w * dout,
@@ -51,7 +61,7 @@ void conv2d_forward(T* out, const T* inp, const T* weight, const T* bias, const 
 // inp is only read when dweight is asked for, weight only when dinp is.
 template <typename T>
 void conv2d_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                     const Conv2dShape& s);
+                     const Conv2dShape& s, Conv2dAlgorithm algo = Conv2dAlgorithm::automatic);
 
 // Plain direct loops with the same contracts: the reference the optimised kernels are checked
 // against.

@@ -298,6 +298,53 @@ TOLERANCES.update({
     ("conv2d_backward", np.dtype(np.float64)): Tol(lam=8.0, n_extra=2),
 })
 
+
+# Winograd F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR
+# 2016): each 2x2 output tile is A^T [sum_c (G g_c G^T) (.) (B^T d_c B)] A + b. Its rounding
+# errors scale not with |x| * |w| but with the same pipeline run on magnitudes,
+#     S = |A^T| [sum_c (|G| |g_c| |G^T|) (.) (|B^T| |d_c| |B|)] |A| + |b|,
+# (computed by conv2d_winograd_scale): 64/9 ~ 7 times |x| * |w| for all-equal magnitudes
+# (|G| rows sum to 1, 1.5, 1.5, 1 and |B^T| rows to 2; |A^T| adds 3 x 3 of the 16 products);
+# measured on Gaussian data 7 on average, up to 15 at image borders. The GEMM over the C channels contributes lam * sqrt(C) u (as in the model above);
+# outside it each value passes through a fixed number of roundings, each bounded by u times
+# its magnitude term: 4 in G g G^T (two additions per side; the halvings are exact), 2 in
+# B^T d B (one addition per side), 1 for the product, 4 in A^T m A (two additions per side),
+# 1 for the bias: n_extra = 12. Doubled for float64 as for conv2d. K passed to assert_close is
+# the GEMM's length C (OC for the input gradient).
+_WINO_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
+_WINO_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float64)
+_WINO_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)
+
+
+def conv2d_winograd_scale(x, w, b, padding):
+    """S above for a 3x3, stride-1 conv2d of x (N, C, H, W) with w (OC, C, 3, 3), bias b or
+    None and per-side padding (top, bottom, left, right; negative crops): (N, OC, OH, OW)."""
+    x, w = np.abs(_as64(x)), np.abs(_as64(w))
+    pt, pb, pl, pr = padding
+    n, c, h, wd = x.shape
+    oh, ow = h + pt + pb - 2, wd + pl + pr - 2
+    th, tw = -(-oh // 2), -(-ow // 2)
+    xp = np.zeros((n, c, 2 * th + 2, 2 * tw + 2))
+    # Place x at offset (pt, pl) of the tile grid, clipping what a negative padding crops.
+    r0, c0 = max(pt, 0), max(pl, 0)
+    src = x[:, :, max(-pt, 0):, max(-pl, 0):][:, :, :xp.shape[2] - r0, :xp.shape[3] - c0]
+    xp[:, :, r0:r0 + src.shape[2], c0:c0 + src.shape[3]] = src
+    tiles = np.lib.stride_tricks.sliding_window_view(xp, (4, 4), axis=(2, 3))[:, :, ::2, ::2]
+    v = np.einsum("ia,ncyxab,jb->ncyxij", np.abs(_WINO_BT), tiles, np.abs(_WINO_BT))
+    u = np.einsum("ia,ocab,jb->ocij", np.abs(_WINO_G), w, np.abs(_WINO_G))
+    m = np.einsum("ocij,ncyxij->noyxij", u, v)
+    y = np.einsum("pi,noyxij,qj->noypxq", np.abs(_WINO_AT), m, np.abs(_WINO_AT))
+    y = y.reshape(n, w.shape[0], 2 * th, 2 * tw)[:, :, :oh, :ow]
+    if b is not None:
+        y = y + np.abs(_as64(b))[None, :, None, None]
+    return y
+
+
+TOLERANCES.update({
+    ("conv2d_winograd", np.dtype(np.float32)): Tol(lam=4.0, n_extra=12),
+    ("conv2d_winograd", np.dtype(np.float64)): Tol(lam=8.0, n_extra=24),
+})
+
 # ---- optim ----
 # Optimizer updates: float64 transcriptions of the algorithm boxes in torch.optim's
 # documentation (SGD, Adam/AdamW, RMSprop, Adagrad), one parameter at a time, run for a

@@ -4,7 +4,8 @@ Forward and every gradient are compared with the float64 shift-and-accumulate or
 reference.py (itself checked by finite differences here) through assert_close, with a random
 upstream gradient. Also: 'same' padding at any stride, unbatched and non-contiguous inputs,
 output_mask, exact integer results, thread-count independence, the reference kernels, the
-CPU code paths, and bad inputs.
+CPU code paths, and bad inputs. Shapes that take the Winograd F(2x2, 3x3) path (as
+_C.conv2d_algorithm reports) are checked with its own tolerance model, and on both paths.
 """
 
 import itertools
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 from fastnn import _C, kernels
-from reference import (assert_close, assert_grad_matches, conv2d_backward_ref, conv2d_ref, conv2d_scale)
+from reference import (assert_close, assert_grad_matches, conv2d_backward_ref, conv2d_ref, conv2d_scale,
+                       conv2d_winograd_scale)
 
 DTYPES = (np.float32, np.float64)
 
@@ -62,13 +64,33 @@ def check_conv(rng, x, w, b, stride=1, padding=0, dilation=1, groups=1):
     s_out, s_dx, s_dw, s_db = conv2d_scale(dy, x, w, b, stride, pads, dilation, groups)
     n, oc, oh, ow = expected.shape
     kh, kw = w.shape[2:]
-    assert_close("conv2d", out, expected, w.shape[1] * kh * kw, scale=s_out, dtype=dtype)
-    assert_close("conv2d_backward", dx, rdx, oc // groups * kh * kw, scale=s_dx, dtype=dtype)
+    if algorithm(x, w, stride, dilation, groups) == "winograd":
+        check_winograd_results(out, dx, expected, rdx, dy, x, w, b, pads)
+    else:
+        assert_close("conv2d", out, expected, w.shape[1] * kh * kw, scale=s_out, dtype=dtype)
+        assert_close("conv2d_backward", dx, rdx, oc // groups * kh * kw, scale=s_dx, dtype=dtype)
     assert_close("conv2d_backward", dw, rdw, max(n * oh * ow, 1), scale=s_dw, dtype=dtype)
     assert_close("conv2d_backward", db, rdb, max(n * oh * ow, 1), scale=s_db, dtype=dtype)
     for before, after in zip(saved, [a for a in (x, w, b) if a is not None]):
         assert np.array_equal(before, after), "input modified"
     return out, (dx, dw, db)
+
+
+def algorithm(x, w, stride, dilation, groups):
+    """The path the kernel takes for the output and the input gradient."""
+    return _C.conv2d_algorithm(x.shape[1], w.shape[0], *w.shape[2:], *pair(stride), *pair(dilation), groups)
+
+
+def check_winograd_results(out, dx, expected, rdx, dy, x, w, b, pads):
+    """Output and input gradient of a 3x3 stride-1 convolution against the oracle, with the
+    Winograd tolerance model (reference.py): the input gradient is the full correlation of dy
+    with the flipped, channel-swapped weights, padded 2 - pad per side."""
+    dtype = x.dtype
+    assert_close("conv2d_winograd", out, expected, x.shape[1], scale=conv2d_winograd_scale(x, w, b, pads),
+                 dtype=dtype)
+    wt = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    assert_close("conv2d_winograd", dx, rdx, w.shape[0],
+                 scale=conv2d_winograd_scale(dy, wt, None, tuple(2 - p for p in pads)), dtype=dtype)
 
 
 # (input shape, weight shape, stride, padding, dilation, groups)
@@ -399,3 +421,131 @@ def test_binding_rejects_non_contiguous():
     x, w, b = _arrays()
     with pytest.raises(ValueError, match=r"^\[conv2d\] input of shape .* must be C-contiguous"):
         _C.conv2d_forward(x.transpose(0, 1, 3, 2), w, b, 1, 1, 0, 0, 0, 0, 1, 1, 1)
+
+
+# ---- Winograd F(2x2, 3x3) ----
+# (input shape, OC, padding): odd and even output sizes, 1x1, 2x2 and 3x3 outputs (one tile,
+# partly clipped), paddings 0, 1, 2 (more than the kernel's reach: empty edge tiles), 'same',
+# asymmetric, and channel counts at and around the threshold.
+WINOGRAD_CASES = [
+    ((2, 16, 8, 8), 16, 1),
+    ((2, 16, 9, 7), 20, 1),        # odd output: clipped edge tiles
+    ((1, 17, 3, 3), 16, 0),        # 1x1 output
+    ((3, 16, 4, 4), 18, 0),        # 2x2 output
+    ((2, 16, 5, 5), 16, 0),        # 3x3 output
+    ((1, 16, 1, 1), 16, 1),        # 1x1 image
+    ((2, 16, 6, 7), 24, 2),
+    ((2, 16, 6, 7), 16, 3),        # input gradient padded 2 - 3 = -1: a crop
+    ((2, 19, 10, 9), 17, "same"),
+    ((2, 16, 7, 6), 16, (0, 2)),
+    ((1, 32, 30, 29), 40, 1),      # several tile strips per batch, primes
+]
+
+
+def winograd_pads(x, padding):
+    return oracle_pads(x, np.zeros((1, 1, 3, 3)), padding, (1, 1), (1, 1))
+
+
+def test_algorithm_choice():
+    """Winograd only for 3x3, stride 1, dilation 1, groups 1 with enough channels; the
+    first-layer shape (C = 1) stays on im2col."""
+    assert _C.conv2d_algorithm(32, 64, 3, 3, 1, 1, 1, 1, 1) == "winograd"
+    assert _C.conv2d_algorithm(64, 64, 3, 3, 1, 1, 1, 1, 1) == "winograd"
+    assert _C.conv2d_algorithm(1, 32, 3, 3, 1, 1, 1, 1, 1) == "im2col"
+    for args in [(32, 64, 3, 3, 2, 2, 1, 1, 1), (32, 64, 3, 3, 1, 1, 2, 2, 1), (32, 64, 3, 3, 1, 1, 1, 1, 2),
+                 (32, 64, 5, 5, 1, 1, 1, 1, 1), (32, 64, 3, 2, 1, 1, 1, 1, 1), (32, 8, 3, 3, 1, 1, 1, 1, 1)]:
+        assert _C.conv2d_algorithm(*args) == "im2col", args
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=lambda c: "-".join(map(str, c)).replace(" ", ""))
+def test_winograd_parity(rng, dtype, case):
+    xs, oc, padding = case
+    x, w, b = randn(rng, xs, dtype), randn(rng, (oc, xs[1], 3, 3), dtype), randn(rng, (oc,), dtype)
+    assert algorithm(x, w, 1, 1, 1) == "winograd"
+    check_conv(rng, x, w, b, 1, padding)
+    check_conv(rng, x, w, None, 1, padding)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [((2, 3, 8, 7), 4, 1), ((1, 1, 7, 5), 2, "same"), ((2, 16, 9, 7), 20, 2),
+                                  ((1, 16, 3, 3), 16, 0)])
+@pytest.mark.parametrize("algo", ["im2col", "winograd"])
+def test_both_paths(rng, dtype, case, algo):
+    """Each path forced on shapes the plan would and would not give it, through the _C hook."""
+    xs, oc, padding = case
+    x, w, b = randn(rng, xs, dtype), randn(rng, (oc, xs[1], 3, 3), dtype), randn(rng, (oc,), dtype)
+    pads = winograd_pads(x, padding)
+    out = _C.conv2d_forward(x, w, b, 1, 1, *pads, 1, 1, 1, algorithm=algo)
+    expected = conv2d_ref(x, w, b, (1, 1), pads)
+    dy = randn(rng, expected.shape, dtype)
+    dx, dw, db = _C.conv2d_backward(dy, x, w, 1, 1, *pads, 1, 1, 1, True, True, True, algorithm=algo)
+    rdx, rdw, rdb = conv2d_backward_ref(dy, x, w, (1, 1), pads)
+    if algo == "winograd":
+        check_winograd_results(out, dx, expected, rdx, dy, x, w, b, pads)
+    else:
+        s_out, s_dx, _, _ = conv2d_scale(dy, x, w, b, (1, 1), pads, (1, 1), 1)
+        assert_close("conv2d", out, expected, xs[1] * 9, scale=s_out, dtype=dtype)
+        assert_close("conv2d_backward", dx, rdx, oc * 9, scale=s_dx, dtype=dtype)
+    _, _, s_dw, s_db = conv2d_scale(dy, x, w, b, (1, 1), pads, (1, 1), 1)
+    k = expected.shape[0] * expected.shape[2] * expected.shape[3]
+    assert_close("conv2d_backward", dw, rdw, k, scale=s_dw, dtype=dtype)
+    assert_close("conv2d_backward", db, rdb, k, scale=s_db, dtype=dtype)
+
+
+def test_winograd_tolerance_is_tight(rng):
+    """The Winograd model must not be so loose that a wrong tap passes: dropping one weight
+    tap's contribution errs far beyond it."""
+    x, w = randn(rng, (2, 16, 9, 8), np.float32), randn(rng, (16, 16, 3, 3), np.float32)
+    expected = conv2d_ref(x, w, None, (1, 1), (1, 1, 1, 1))
+    w2 = w.copy()
+    w2[:, :, 1, 2] = 0
+    wrong = kernels.conv2d(x, w2, padding=1)
+    with pytest.raises(AssertionError):
+        assert_close("conv2d_winograd", wrong, expected, 16, scale=conv2d_winograd_scale(x, w, None, (1, 1, 1, 1)),
+                     dtype=np.float32)
+
+
+def test_winograd_rejects_other_shapes():
+    x, w = np.ones((1, 16, 6, 6), np.float32), np.ones((16, 16, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"^\[conv2d\] the Winograd path needs"):
+        _C.conv2d_forward(x, w, None, 2, 2, 1, 1, 1, 1, 1, 1, 1, algorithm="winograd")
+    with pytest.raises(ValueError, match=r"^\[conv2d\] algorithm must be"):
+        _C.conv2d_forward(x, w, None, 1, 1, 1, 1, 1, 1, 1, 1, 1, algorithm="fft")
+
+
+@pytest.mark.parametrize("case", [((2, 16, 8, 8), 16, 1), ((1, 16, 7, 9), 24, "same"), ((3, 20, 5, 5), 16, 0)])
+def test_winograd_integers_exact(rng, case):
+    """Small integers stay exact on the Winograd path: the filter transform only halves
+    (values in multiples of 1/4, far from float32's 24 bits), the rest adds and subtracts."""
+    xs, oc, padding = case
+    ints = lambda shape: rng.integers(-2, 3, size=shape).astype(np.float32)  # noqa: E731
+    x, w, b = ints(xs), ints((oc, xs[1], 3, 3)), ints((oc,))
+    assert algorithm(x, w, 1, 1, 1) == "winograd"
+    pads = winograd_pads(x, padding)
+    out = kernels.conv2d(x, w, b, 1, padding)
+    assert np.array_equal(out, conv2d_ref(x, w, b, (1, 1), pads))
+    dy = ints(out.shape)
+    got = kernels.conv2d_backward(dy, x, w, 1, padding)
+    for g, r in zip(got, conv2d_backward_ref(dy, x, w, (1, 1), pads)):
+        assert np.array_equal(g, r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", [((40, 16, 9, 8), 16, 1), ((1, 32, 60, 30), 32, 1), ((3, 16, 7, 7), 20, "same")])
+def test_winograd_thread_count_independent(rng, same_bits_on_1_and_2_threads, dtype, case):
+    xs, oc, padding = case
+    x, w, b = randn(rng, xs, dtype), randn(rng, (oc, xs[1], 3, 3), dtype), randn(rng, (oc,), dtype)
+    assert algorithm(x, w, 1, 1, 1) == "winograd"
+    dy = randn(rng, kernels.conv2d(x, w, b, 1, padding).shape, dtype)
+    same_bits_on_1_and_2_threads(lambda: (kernels.conv2d(x, w, b, 1, padding),)
+                                 + kernels.conv2d_backward(dy, x, w, 1, padding))
+
+
+def test_winograd_non_contiguous(rng):
+    x = randn(rng, (2, 9, 11, 16), np.float32).transpose(0, 3, 1, 2)
+    w = randn(rng, (16, 3, 3, 40), np.float32)[..., ::2].transpose(3, 0, 1, 2)
+    assert not x.flags.c_contiguous and not w.flags.c_contiguous
+    assert algorithm(x, w, 1, 1, 1) == "winograd"
+    out, _ = check_conv(rng, x, w, None, 1, 1)
+    assert np.array_equal(out, kernels.conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), padding=1))
