@@ -447,11 +447,13 @@ void bind_conv2d(py::module_& m) {
         return py::make_tuple(p.tile_rows, p.group_images);
     }, "(output rows per im2col tile, images per weight-gradient group) for a convolution.");
     m.def("conv2d_algorithm", [](int64_t C, int64_t OC, int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t dh,
-                                 int64_t dw, int64_t groups) {
-        Conv2dShape s{1, C, KH, KW, OC, KH, KW, 1, 1, sh, sw, 0, 0, 0, 0, dh, dw, groups};
-        return std::string(conv2d_plan(s, 4).winograd ? "winograd" : "im2col");
-    }, "The algorithm of the output and input gradient ('winograd' or 'im2col'); it depends on these "
-       "parameters only.");
+                                 int64_t dw, int64_t groups, int64_t H, int64_t W) {
+        Conv2dShape s{1, C, H, W, OC, KH, KW, 1, 1, sh, sw, 0, 0, 0, 0, dh, dw, groups};
+        const Conv2dPlan p = conv2d_plan(s, 4);
+        auto name = [](bool wino) { return std::string(wino ? "winograd" : "im2col"); };
+        return py::make_tuple(name(p.winograd), name(p.winograd_input_grad));
+    }, "(output algorithm, input-gradient algorithm), each 'winograd' or 'im2col', for an input "
+       "plane of H x W; they depend on these parameters only.");
 }
 
 // ---- optim ----

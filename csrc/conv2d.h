@@ -36,12 +36,12 @@ int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_total
 // (Conv2dAlgorithm::automatic), whose products are batched over fixed runs of 2-row tile rows.
 struct Conv2dPlan {
     int64_t tile_rows, group_images, batch_images;
-    bool winograd;
+    bool winograd, winograd_input_grad;  // the algorithms automatic picks: output, input gradient
 };
 Conv2dPlan conv2d_plan(const Conv2dShape& s, int64_t elem_size);
 
-// Which algorithm computes the output and the input gradient: the plan's choice, or one
-// forced (for tests that check both on one shape). Forcing winograd on a shape it cannot
+// Which algorithm computes the output and the input gradient: the plan's choices (each its
+// own), or one forced for both (for tests that check both on one shape). Forcing winograd on a shape it cannot
 // do (not 3x3, stride 1, dilation 1, groups 1) throws std::invalid_argument.
 enum class Conv2dAlgorithm { automatic, im2col, winograd };
 

@@ -64,10 +64,14 @@ def check_conv(rng, x, w, b, stride=1, padding=0, dilation=1, groups=1):
     s_out, s_dx, s_dw, s_db = conv2d_scale(dy, x, w, b, stride, pads, dilation, groups)
     n, oc, oh, ow = expected.shape
     kh, kw = w.shape[2:]
-    if algorithm(x, w, stride, dilation, groups) == "winograd":
-        check_winograd_results(out, dx, expected, rdx, dy, x, w, b, pads)
+    out_algo, dx_algo = algorithm(x, w, stride, dilation, groups)
+    if out_algo == "winograd":
+        check_winograd_output(out, expected, x, w, b, pads)
     else:
         assert_close("conv2d", out, expected, w.shape[1] * kh * kw, scale=s_out, dtype=dtype)
+    if dx_algo == "winograd":
+        check_winograd_input_grad(dx, rdx, dy, w, pads)
+    else:
         assert_close("conv2d_backward", dx, rdx, oc // groups * kh * kw, scale=s_dx, dtype=dtype)
     assert_close("conv2d_backward", dw, rdw, max(n * oh * ow, 1), scale=s_dw, dtype=dtype)
     assert_close("conv2d_backward", db, rdb, max(n * oh * ow, 1), scale=s_db, dtype=dtype)
@@ -77,20 +81,24 @@ def check_conv(rng, x, w, b, stride=1, padding=0, dilation=1, groups=1):
 
 
 def algorithm(x, w, stride, dilation, groups):
-    """The path the kernel takes for the output and the input gradient."""
-    return _C.conv2d_algorithm(x.shape[1], w.shape[0], *w.shape[2:], *pair(stride), *pair(dilation), groups)
+    """(output path, input-gradient path) the kernel takes for this input."""
+    return _C.conv2d_algorithm(x.shape[-3], w.shape[0], *w.shape[2:], *pair(stride), *pair(dilation), groups,
+                               *x.shape[-2:])
 
 
-def check_winograd_results(out, dx, expected, rdx, dy, x, w, b, pads):
-    """Output and input gradient of a 3x3 stride-1 convolution against the oracle, with the
-    Winograd tolerance model (reference.py): the input gradient is the full correlation of dy
-    with the flipped, channel-swapped weights, padded 2 - pad per side."""
-    dtype = x.dtype
+def check_winograd_output(out, expected, x, w, b, pads):
+    """The output of a 3x3 stride-1 convolution against the oracle, with the Winograd
+    tolerance model (reference.py)."""
     assert_close("conv2d_winograd", out, expected, x.shape[1], scale=conv2d_winograd_scale(x, w, b, pads),
-                 dtype=dtype)
+                 dtype=x.dtype)
+
+
+def check_winograd_input_grad(dx, rdx, dy, w, pads):
+    """The input gradient on the Winograd path: the full correlation of dy with the flipped,
+    channel-swapped weights, padded 2 - pad per side, with the same model."""
     wt = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
     assert_close("conv2d_winograd", dx, rdx, w.shape[0],
-                 scale=conv2d_winograd_scale(dy, wt, None, tuple(2 - p for p in pads)), dtype=dtype)
+                 scale=conv2d_winograd_scale(dy, wt, None, tuple(2 - p for p in pads)), dtype=dx.dtype)
 
 
 # (input shape, weight shape, stride, padding, dilation, groups)
@@ -447,14 +455,16 @@ def winograd_pads(x, padding):
 
 
 def test_algorithm_choice():
-    """Winograd only for 3x3, stride 1, dilation 1, groups 1 with enough channels; the
-    first-layer shape (C = 1) stays on im2col."""
-    assert _C.conv2d_algorithm(32, 64, 3, 3, 1, 1, 1, 1, 1) == "winograd"
-    assert _C.conv2d_algorithm(64, 64, 3, 3, 1, 1, 1, 1, 1) == "winograd"
-    assert _C.conv2d_algorithm(1, 32, 3, 3, 1, 1, 1, 1, 1) == "im2col"
+    """Winograd only for 3x3, stride 1, dilation 1, groups 1 with enough channels, the input
+    gradient only from 32x32 pixels; the first-layer shape (C = 1) stays on im2col."""
+    wino = (32, 64, 3, 3, 1, 1, 1, 1, 1)
+    assert _C.conv2d_algorithm(*wino, 14, 14) == ("winograd", "im2col")
+    assert _C.conv2d_algorithm(*wino, 32, 32) == ("winograd", "winograd")
+    assert _C.conv2d_algorithm(64, 64, 3, 3, 1, 1, 1, 1, 1, 56, 56) == ("winograd", "winograd")
+    assert _C.conv2d_algorithm(1, 32, 3, 3, 1, 1, 1, 1, 1, 28, 28) == ("im2col", "im2col")
     for args in [(32, 64, 3, 3, 2, 2, 1, 1, 1), (32, 64, 3, 3, 1, 1, 2, 2, 1), (32, 64, 3, 3, 1, 1, 1, 1, 2),
                  (32, 64, 5, 5, 1, 1, 1, 1, 1), (32, 64, 3, 2, 1, 1, 1, 1, 1), (32, 8, 3, 3, 1, 1, 1, 1, 1)]:
-        assert _C.conv2d_algorithm(*args) == "im2col", args
+        assert _C.conv2d_algorithm(*args, 64, 64) == ("im2col", "im2col"), args
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -462,9 +472,15 @@ def test_algorithm_choice():
 def test_winograd_parity(rng, dtype, case):
     xs, oc, padding = case
     x, w, b = randn(rng, xs, dtype), randn(rng, (oc, xs[1], 3, 3), dtype), randn(rng, (oc,), dtype)
-    assert algorithm(x, w, 1, 1, 1) == "winograd"
+    assert algorithm(x, w, 1, 1, 1)[0] == "winograd"
     check_conv(rng, x, w, b, 1, padding)
     check_conv(rng, x, w, None, 1, padding)
+    # The input gradient's own Winograd path (automatic only on larger planes), forced.
+    pads = winograd_pads(x, padding)
+    expected = conv2d_ref(x, w, b, (1, 1), pads)
+    dy = randn(rng, expected.shape, dtype)
+    dx, _, _ = _C.conv2d_backward(dy, x, w, 1, 1, *pads, 1, 1, 1, True, False, False, algorithm="winograd")
+    check_winograd_input_grad(dx, conv2d_backward_ref(dy, x, w, (1, 1), pads)[0], dy, w, pads)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -482,7 +498,8 @@ def test_both_paths(rng, dtype, case, algo):
     dx, dw, db = _C.conv2d_backward(dy, x, w, 1, 1, *pads, 1, 1, 1, True, True, True, algorithm=algo)
     rdx, rdw, rdb = conv2d_backward_ref(dy, x, w, (1, 1), pads)
     if algo == "winograd":
-        check_winograd_results(out, dx, expected, rdx, dy, x, w, b, pads)
+        check_winograd_output(out, expected, x, w, b, pads)
+        check_winograd_input_grad(dx, rdx, dy, w, pads)
     else:
         s_out, s_dx, _, _ = conv2d_scale(dy, x, w, b, (1, 1), pads, (1, 1), 1)
         assert_close("conv2d", out, expected, xs[1] * 9, scale=s_out, dtype=dtype)
@@ -521,12 +538,12 @@ def test_winograd_integers_exact(rng, case):
     xs, oc, padding = case
     ints = lambda shape: rng.integers(-2, 3, size=shape).astype(np.float32)  # noqa: E731
     x, w, b = ints(xs), ints((oc, xs[1], 3, 3)), ints((oc,))
-    assert algorithm(x, w, 1, 1, 1) == "winograd"
+    assert algorithm(x, w, 1, 1, 1)[0] == "winograd"
     pads = winograd_pads(x, padding)
     out = kernels.conv2d(x, w, b, 1, padding)
     assert np.array_equal(out, conv2d_ref(x, w, b, (1, 1), pads))
     dy = ints(out.shape)
-    got = kernels.conv2d_backward(dy, x, w, 1, padding)
+    got = _C.conv2d_backward(dy, x, w, 1, 1, *pads, 1, 1, 1, True, True, True, algorithm="winograd")
     for g, r in zip(got, conv2d_backward_ref(dy, x, w, (1, 1), pads)):
         assert np.array_equal(g, r)
 
@@ -536,7 +553,7 @@ def test_winograd_integers_exact(rng, case):
 def test_winograd_thread_count_independent(rng, same_bits_on_1_and_2_threads, dtype, case):
     xs, oc, padding = case
     x, w, b = randn(rng, xs, dtype), randn(rng, (oc, xs[1], 3, 3), dtype), randn(rng, (oc,), dtype)
-    assert algorithm(x, w, 1, 1, 1) == "winograd"
+    assert algorithm(x, w, 1, 1, 1)[0] == "winograd"
     dy = randn(rng, kernels.conv2d(x, w, b, 1, padding).shape, dtype)
     same_bits_on_1_and_2_threads(lambda: (kernels.conv2d(x, w, b, 1, padding),)
                                  + kernels.conv2d_backward(dy, x, w, 1, padding))
@@ -546,6 +563,6 @@ def test_winograd_non_contiguous(rng):
     x = randn(rng, (2, 9, 11, 16), np.float32).transpose(0, 3, 1, 2)
     w = randn(rng, (16, 3, 3, 40), np.float32)[..., ::2].transpose(3, 0, 1, 2)
     assert not x.flags.c_contiguous and not w.flags.c_contiguous
-    assert algorithm(x, w, 1, 1, 1) == "winograd"
+    assert algorithm(x, w, 1, 1, 1)[0] == "winograd"
     out, _ = check_conv(rng, x, w, None, 1, 1)
     assert np.array_equal(out, kernels.conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), padding=1))
