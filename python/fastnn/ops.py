@@ -604,6 +604,39 @@ class AvgPool2d(Function):
         return (kernels(g).avg_pool2d_backward(g, ctx.shape, *ctx.params),) + (None,) * len(ctx.params)
 
 
+class AdaptiveAvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, output_size):
+        ctx.shape = x.shape
+        return kernels(x).adaptive_avg_pool2d(x, output_size)
+
+    @staticmethod
+    def backward(ctx, g):
+        return kernels(g).adaptive_avg_pool2d_backward(g, ctx.shape), None
+
+
+class BatchNorm(Function):
+    """Batch normalisation; in training the kernel updates running_mean/running_var (raw
+    arrays, or None) in place. No gradient flows to the running statistics."""
+
+    @staticmethod
+    def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
+        _no_grad_for(ctx, "batch_norm", {1: "running_mean", 2: "running_var"})
+        out, save_mean, save_invstd = kernels(x).batch_norm_forward(x, running_mean, running_var, weight, bias,
+                                                                    training, momentum, eps)
+        ctx.save_for_backward(x, weight, save_mean, save_invstd)
+        ctx.training = training
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, save_mean, save_invstd = ctx.saved_tensors
+        n = ctx.needs_input_grad
+        gx, gw, gb = kernels(g).batch_norm_backward(g, x, weight, save_mean, save_invstd, ctx.training,
+                                                    output_mask=(n[0], n[3], n[4]))
+        return gx, None, None, gw, gb, None, None, None
+
+
 class Dropout(Function):
     """Training-mode dropout; the mask is regenerated from (seed, offset 0) in backward."""
 
@@ -654,19 +687,20 @@ class NLLLoss(Function):
 
 
 class PointwiseLoss(Function):
-    """mse_loss / l1_loss by name; the gradient with respect to target is the negation of
-    the one with respect to input."""
+    """mse_loss / l1_loss / huber_loss / smooth_l1_loss by name (keyword ``params`` such as
+    ``delta`` or ``beta`` go to the kernel); the gradient with respect to target is the
+    negation of the one with respect to input."""
 
     @staticmethod
-    def forward(ctx, x, target, name, reduction):
+    def forward(ctx, x, target, name, reduction, **params):
         ctx.save_for_backward(x, target)
-        ctx.name, ctx.reduction = name, reduction
-        return getattr(kernels(x), name)(x, target, reduction=reduction)
+        ctx.name, ctx.reduction, ctx.params = name, reduction, params
+        return getattr(kernels(x), name)(x, target, reduction=reduction, **params)
 
     @staticmethod
     def backward(ctx, g):
         x, target = ctx.saved_tensors
-        gx = getattr(kernels(g), ctx.name + "_backward")(g, x, target, reduction=ctx.reduction)
+        gx = getattr(kernels(g), ctx.name + "_backward")(g, x, target, reduction=ctx.reduction, **ctx.params)
         return gx, (-gx if ctx.needs_input_grad[1] else None), None, None
 
 
@@ -695,3 +729,51 @@ class BCEWithLogits(Function):
             scale = g if ctx.reduction != "mean" else g / np.asarray(max(x.size, 1), g.dtype)
             gt = (d * scale).astype(x.dtype, copy=False)
         return gx, gt, None, None, None
+
+
+class BinaryCrossEntropy(Function):
+    """``-w (t log(x) + (1 - t) log(1 - x))`` on probabilities x, each log clamped at -100
+    and the input gradient's denominator ``x (1 - x)`` at 1e-12, as PyTorch's
+    binary_cross_entropy."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight, reduction):
+        _no_grad_for(ctx, "binary_cross_entropy", {2: "weight"})
+        if np.any((x < 0) | (x > 1)) or np.any(np.isnan(x)):
+            raise RuntimeError("[binary_cross_entropy] all elements of input should be between 0 and 1")
+        log_x = np.maximum(np.log(x), -100)
+        log_1mx = np.maximum(np.log1p(-x), -100)
+        loss = -(target * log_x + (1 - target) * log_1mx)
+        if weight is not None:
+            loss = loss * weight
+        ctx.save_for_backward(x, target, weight, log_x, log_1mx)
+        ctx.reduction = reduction
+        return _reduce(loss.astype(x.dtype, copy=False), reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, target, weight, log_x, log_1mx = ctx.saved_tensors
+        scale = _reduction_scale(g, x, ctx.reduction)
+        if weight is not None:
+            scale = scale * weight
+        n = ctx.needs_input_grad
+        gx = (scale * (x - target) / np.maximum(x * (1 - x), 1e-12)).astype(x.dtype, copy=False) if n[0] else None
+        gt = (scale * (log_1mx - log_x)).astype(x.dtype, copy=False) if n[1] else None
+        return gx, gt, None, None
+
+
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    total = np.asarray(loss.sum(dtype=np.float64) if reduction == "sum" else
+                       (loss.mean(dtype=np.float64) if loss.size else np.nan))
+    return total.astype(loss.dtype)
+
+
+def _reduction_scale(g, x, reduction):
+    """The upstream gradient as seen by each element of an elementwise loss."""
+    if reduction == "none":
+        return g
+    if reduction == "mean":
+        return np.broadcast_to(g / np.asarray(max(x.size, 1), g.dtype), x.shape)
+    return np.broadcast_to(g, x.shape)

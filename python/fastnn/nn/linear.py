@@ -1,0 +1,66 @@
+"""Identity and Linear."""
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from . import init
+from ._util import factory_dtype
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["Identity", "Linear"]
+
+
+class Identity(Module):
+    """Returns its input; constructor arguments are accepted and ignored."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input
+
+
+class Linear(Module):
+    """``y = x W^T + b``.
+
+    Args:
+        in_features, out_features: sizes of each input and output sample.
+        bias: learn an additive bias (default True).
+        device, dtype: where and of which floating dtype the parameters are (cpu; float32).
+
+    Shape:
+        Input ``(*, in_features)``; output ``(*, out_features)``.
+
+    Attributes:
+        weight: ``(out_features, in_features)``, initialised U(-k, k) with
+            ``k = 1 / sqrt(in_features)`` (kaiming_uniform_ with ``a = sqrt(5)``).
+        bias: ``(out_features,)``, U(-k, k).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__()
+        dtype = factory_dtype(device, dtype, "Linear")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = Parameter(np.empty((out_features, in_features), dtype))
+        if bias:
+            self.bias = Parameter(np.empty(out_features, dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
