@@ -731,10 +731,13 @@ class BCEWithLogits(Function):
         return gx, gt, None, None, None
 
 
+_BCE_EPSILON = float(np.float32(1e-12))
+
+
 class BinaryCrossEntropy(Function):
     """``-w (t log(x) + (1 - t) log(1 - x))`` on probabilities x, each log clamped at -100
-    and the input gradient's denominator ``x (1 - x)`` at 1e-12, as PyTorch's
-    binary_cross_entropy."""
+    and the input gradient's denominator ``x (1 - x)`` at PyTorch's EPSILON (1e-12 rounded
+    to float32), as PyTorch's binary_cross_entropy."""
 
     @staticmethod
     def forward(ctx, x, target, weight, reduction):
@@ -757,7 +760,7 @@ class BinaryCrossEntropy(Function):
         if weight is not None:
             scale = scale * weight
         n = ctx.needs_input_grad
-        gx = (scale * (x - target) / np.maximum(x * (1 - x), 1e-12)).astype(x.dtype, copy=False) if n[0] else None
+        gx = (scale * (x - target) / np.maximum(x * (1 - x), _BCE_EPSILON)).astype(x.dtype, copy=False) if n[0] else None
         gt = (scale * (log_1mx - log_x)).astype(x.dtype, copy=False) if n[1] else None
         return gx, gt, None, None
 
