@@ -436,118 +436,37 @@ class Stack(Function):
 
 # ---- activations and softmax, on the compiled kernels ----
 
-class ReLU(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return kernels(x).relu(x)
+def _kernel_activation(name, saves):
+    """A Function over the kernel pair `name` / `name`_backward. The forward's extra
+    arguments (slope, alpha, dim, ...) are passed to both and get no gradient; the backward
+    is given the input (saves="input") or the output (saves="output"), whichever PyTorch's
+    derivative formula uses."""
 
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return kernels(g).relu_backward(g, x)
-
-
-class LeakyReLU(Function):
-    @staticmethod
-    def forward(ctx, x, negative_slope):
-        ctx.save_for_backward(x)
-        ctx.slope = negative_slope
-        return kernels(x).leaky_relu(x, negative_slope)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return kernels(g).leaky_relu_backward(g, x, ctx.slope), None
-
-
-class ELU(Function):
-    @staticmethod
-    def forward(ctx, x, alpha):
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        return kernels(x).elu(x, alpha)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return kernels(g).elu_backward(g, x, ctx.alpha), None
-
-
-class GELU(Function):
-    @staticmethod
-    def forward(ctx, x, approximate):
-        ctx.save_for_backward(x)
-        ctx.approximate = approximate
-        return kernels(x).gelu(x, approximate)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return kernels(g).gelu_backward(g, x, ctx.approximate), None
-
-
-class Softplus(Function):
-    @staticmethod
-    def forward(ctx, x, beta, threshold):
-        ctx.save_for_backward(x)
-        ctx.params = (beta, threshold)
-        return kernels(x).softplus(x, beta, threshold)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return kernels(g).softplus_backward(g, x, *ctx.params), None, None
-
-
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = kernels(x).sigmoid(x)
-        ctx.save_for_backward(out)
+    def forward(ctx, x, *params):
+        out = getattr(kernels(x), name)(x, *params)
+        ctx.save_for_backward(x if saves == "input" else out)
+        ctx.params = params
         return out
 
-    @staticmethod
     def backward(ctx, g):
-        return kernels(g).sigmoid_backward(g, ctx.saved_tensors[0])
+        (saved,) = ctx.saved_tensors
+        grad = getattr(kernels(g), name + "_backward")(g, saved, *ctx.params)
+        return (grad,) + (None,) * len(ctx.params)
+
+    cls_name = "".join(part.capitalize() for part in name.split("_"))
+    return type(cls_name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
+                                        "__doc__": f"{name} and its gradient (saves the {saves})."})
 
 
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        out = kernels(x).tanh(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        return kernels(g).tanh_backward(g, ctx.saved_tensors[0])
-
-
-class Softmax(Function):
-    @staticmethod
-    def forward(ctx, x, dim):
-        out = kernels(x).softmax(x, dim)
-        ctx.save_for_backward(out)
-        ctx.dim = dim
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        return kernels(g).softmax_backward(g, ctx.saved_tensors[0], ctx.dim), None
-
-
-class LogSoftmax(Function):
-    @staticmethod
-    def forward(ctx, x, dim):
-        out = kernels(x).log_softmax(x, dim)
-        ctx.save_for_backward(out)
-        ctx.dim = dim
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        return kernels(g).log_softmax_backward(g, ctx.saved_tensors[0], ctx.dim), None
+ReLU = _kernel_activation("relu", "input")
+LeakyReLU = _kernel_activation("leaky_relu", "input")
+ELU = _kernel_activation("elu", "input")
+GELU = _kernel_activation("gelu", "input")
+Softplus = _kernel_activation("softplus", "input")
+Sigmoid = _kernel_activation("sigmoid", "output")
+Tanh = _kernel_activation("tanh", "output")
+Softmax = _kernel_activation("softmax", "output")
+LogSoftmax = _kernel_activation("log_softmax", "output")
 
 
 # ---- layers ----
