@@ -102,6 +102,8 @@ from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_
 from .tensor import *  # noqa: E402,F401,F403
 from .tensor import __all__ as _tensor_all  # noqa: E402
 from .tensor import matmul  # noqa: E402
+from . import optim  # noqa: E402
+from .serialization import load, save  # noqa: E402
 
 __all__ += ["autograd", "functional", "Function", "enable_grad", "is_grad_enabled", "no_grad",
-            "set_grad_enabled", "matmul"] + _tensor_all
+            "set_grad_enabled", "matmul", "optim", "save", "load"] + _tensor_all
