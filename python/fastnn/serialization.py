@@ -62,6 +62,8 @@ class _Writer:
         Tensor = _tensor_type()
         if obj is None:
             return ["none"]
+        if isinstance(obj, np.generic) and obj.dtype.kind in _KINDS:  # before float: np.float64 is one
+            return ["npscalar", self.array(np.asarray(obj))]
         if isinstance(obj, bool):
             return ["bool", obj]
         if isinstance(obj, int):
@@ -252,7 +254,9 @@ def _check_node(node, specs, used):
     if kind not in expected or len(args) != expected[kind]:
         raise _bad(f"malformed manifest: bad node {str(node)[:80]}")
     ok = True
-    if kind == "bool":
+    if kind == "none":
+        pass
+    elif kind == "bool":
         ok = isinstance(args[0], bool)
     elif kind == "int":
         ok = _is_int(args[0])
@@ -278,7 +282,8 @@ def _check_node(node, specs, used):
             _check_node(v, specs, used)
     else:
         ok = _is_int(args[0]) and 0 <= args[0] < len(specs) and args[0] not in used
-        used.add(args[0])
+        if ok:
+            used.add(args[0])
         if kind == "tensor":  # only floating Tensors can require grad
             ok = ok and isinstance(args[1], bool) and (not args[1] or specs[args[0]][0].kind == "f")
     if not ok:
