@@ -524,3 +524,19 @@ def test_clip_grad_norm_nonfinite(rng):
     params[2].grad.data[0] = np.nan
     with pytest.raises(RuntimeError, match="non-finite"):
         optim.clip_grad_norm_(params, 1.0, norm_type=math.inf, error_if_nonfinite=True)
+
+
+def test_replacing_the_state_dict_object_resets_the_cached_states(rng):
+    """step() caches each group's state dicts; assigning a new ``opt.state`` (or loading a
+    state dict) must not leave it updating the old ones."""
+    params = make_params(rng, np.float64, [(3,)])
+    opt = optim.Adam(params, lr=0.01)
+    grads = make_grads(rng, params, 4)
+    train(opt, params, grads[:2])
+    old = opt.state[params[0]]
+    opt.state = type(opt.state)(dict)
+    initial = params[0].data.copy()
+    train(opt, params, grads[2:])
+    assert old["step"] == 2 and opt.state[params[0]]["step"] == 2
+    expected, scale = adam_ref(initial, [g[0] for g in grads[2:]], lr=0.01)
+    assert_allclose("adam_step_", params[0].data, expected["param"], dtype=np.float64, scale=scale["param"])

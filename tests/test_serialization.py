@@ -273,3 +273,24 @@ def test_int_tensor_cannot_require_grad():
     m = _with(["arrays", 0, "dtype"], "<i4")
     with pytest.raises(ValueError, match="malformed manifest"):
         load_bytes(craft(m, b"\0" * 8))
+
+
+class _Stream(io.RawIOBase):
+    """A readable, non-seekable stream (a pipe or socket)."""
+
+    def __init__(self, data):
+        self._buf = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        return self._buf.readinto(b)
+
+
+def test_non_seekable_stream(rng):
+    obj = {"w": rng.standard_normal((4, 3)).astype(np.float32), "step": 3}
+    data = saved_bytes(obj)
+    assert_same(fastnn.load(_Stream(data)), obj)
+    with pytest.raises(ValueError, match="truncated"):
+        fastnn.load(_Stream(data[:-1]))

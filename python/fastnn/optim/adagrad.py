@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _steps_arg
 
 __all__ = ["Adagrad"]
 
@@ -53,7 +53,8 @@ class Adagrad(Optimizer):
 
     def _update(self, group, params, grads, states):
         steps = [st["step"] + 1 for st in states]
-        kernels.adagrad_step_([p.data for p in params], grads, [st["sum"].data for st in states], steps,
+        kernels.adagrad_step_([p.data for p in params], grads, [st["sum"].data for st in states],
+                              _steps_arg(steps),
                               lr=group["lr"], lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
                               eps=group["eps"], maximize=group["maximize"])
         for st, t in zip(states, steps):

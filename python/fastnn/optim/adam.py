@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _steps_arg
 
 __all__ = ["Adam", "AdamW"]
 
@@ -74,7 +74,7 @@ class Adam(Optimizer):
         kernels.adam_step_([p.data for p in params], grads, [st["exp_avg"].data for st in states],
                            [st["exp_avg_sq"].data for st in states],
                            [st["max_exp_avg_sq"].data for st in states] if amsgrad else None,
-                           steps, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                           _steps_arg(steps), lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
                            weight_decay=group["weight_decay"], amsgrad=amsgrad, maximize=group["maximize"],
                            decoupled_weight_decay=group["decoupled_weight_decay"])
         for st, t in zip(states, steps):  # counted only once the kernel has succeeded

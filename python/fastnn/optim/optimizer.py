@@ -228,6 +228,12 @@ class Optimizer:
         self._cache = {}
 
 
+def _steps_arg(steps):
+    """The kernels' ``steps`` argument: one int when every parameter is at the same step
+    (the usual case, and cheaper for the binding to read than a list)."""
+    return steps[0] if steps.count(steps[0]) == len(steps) else steps
+
+
 def _same(a, b):
     return a is b
 
