@@ -103,6 +103,8 @@ from .tensor import *  # noqa: E402,F401,F403
 from .tensor import __all__ as _tensor_all  # noqa: E402
 from .tensor import matmul  # noqa: E402
 from . import nn  # noqa: E402  (needs the Tensor layer above)
+from . import optim  # noqa: E402
+from .serialization import load, save  # noqa: E402
 
-__all__ += ["autograd", "functional", "nn", "Function", "enable_grad", "is_grad_enabled", "no_grad",
-            "set_grad_enabled", "matmul"] + _tensor_all
+__all__ += ["autograd", "functional", "nn", "optim", "Function", "enable_grad", "is_grad_enabled", "no_grad",
+            "set_grad_enabled", "matmul", "save", "load"] + _tensor_all

@@ -20,6 +20,7 @@ from .module import Module
 from .parameter import Parameter
 from .pooling import *  # noqa: F401,F403
 from .pooling import __all__ as _pooling
+from . import utils  # noqa: E402
 
-__all__ = (["Module", "Parameter", "functional", "init"] + _activation + _batchnorm + _container + _conv
+__all__ = (["Module", "Parameter", "functional", "init", "utils"] + _activation + _batchnorm + _container + _conv
            + _dropout + _linear + _loss + _pooling)
