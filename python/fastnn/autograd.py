@@ -127,6 +127,40 @@ class Node:
         return f"<{self._name()}>"
 
 
+_tensor_class = None
+
+
+def _tensor():
+    """fastnn.tensor.Tensor, imported on first use (tensor.py imports this module)."""
+    global _tensor_class
+    if _tensor_class is None:
+        from .tensor import Tensor
+        _tensor_class = Tensor
+    return _tensor_class
+
+
+class _Quiet:
+    """No-op stand-in for np.errstate, for Functions whose math runs in the compiled kernels
+    (which never set NumPy's floating-point flags): entering np.errstate costs microseconds,
+    a large share of a small op."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_QUIET = _Quiet()
+
+
+def _fp_guard(fn):
+    """The context a Function's forward and backward run in: NumPy's floating-point warnings
+    off (inf and nan are results, as in PyTorch), unless the Function says its arithmetic
+    is all in compiled kernels."""
+    return np.errstate(all="ignore") if fn.numpy_arithmetic else _QUIET
+
+
 class Function:
     """Base class of differentiable operations.
 
@@ -135,6 +169,10 @@ class Function:
     input's shape, or None) per positional forward argument. Tensor arguments reach forward
     as their arrays; other arguments pass through unchanged. Call ``Fn.apply(...)``.
     """
+
+    # Whether forward/backward do floating-point arithmetic in NumPy (whose warnings are
+    # then silenced). Functions that only call compiled kernels set False and skip that cost.
+    numpy_arithmetic = True
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -146,12 +184,12 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
+        Tensor = _tensor()
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = any(needs) and is_grad_enabled()
         ctx = Node(cls, needs)
         raw = tuple(a.data if isinstance(a, Tensor) else a for a in args)
-        with np.errstate(all="ignore"):  # inf/nan are results, not warnings, as in PyTorch
+        with _fp_guard(cls):
             out = cls.forward(ctx, *raw, **kwargs)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
@@ -204,7 +242,7 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
     """Propagate grad_tensors (arrays) back from tensors. Leaf gradients accumulate into
     ``.grad``; or, when ``capture`` (a list of Tensors) is given, are returned instead, one
     array or None per captured Tensor, and no ``.grad`` is touched."""
-    from .tensor import Tensor
+    Tensor = _tensor()
     captured = {id(t): None for t in capture} if capture is not None else None
     captured_nonleaf = {}
     if capture is not None:
@@ -245,7 +283,7 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
             if t is not None and grads[nr] is not None:
                 t.grad = Tensor(np.array(grads[nr], copy=True)) if t.grad is None else Tensor(t.grad.data + grads[nr])
         grads = [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, node._outputs)]
-        with np.errstate(all="ignore"):
+        with _fp_guard(node._fn):
             input_grads = node._fn.backward(node, *grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -270,7 +308,7 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
 
 
 def _root_grads(tensors, grad_tensors):
-    from .tensor import Tensor
+    Tensor = _tensor()
     out = []
     for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
         if not t.requires_grad:
@@ -306,7 +344,7 @@ def backward(tensors, grad_tensors=None, retain_graph=False):
 def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=False):
     """Gradients of outputs with respect to inputs, returned as a tuple of Tensors (None for
     an input the outputs do not depend on, when ``allow_unused``); ``.grad`` is untouched."""
-    from .tensor import Tensor
+    Tensor = _tensor()
     outputs, inputs = _as_list(outputs), _as_list(inputs)
     grads = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outputs)
     result = _run_backward(outputs, _root_grads(outputs, grads), retain_graph, capture=inputs)
@@ -336,7 +374,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     Raises:
         GradcheckError (a RuntimeError): on a mismatch, when ``raise_exception``.
     """
-    from .tensor import Tensor
+    Tensor = _tensor()
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     for i in diff:

@@ -455,6 +455,7 @@ def _kernel_activation(name, saves):
 
     cls_name = "".join(part.capitalize() for part in name.split("_"))
     return type(cls_name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
+                                        "numpy_arithmetic": False,
                                         "__doc__": f"{name} and its gradient (saves the {saves})."})
 
 
@@ -472,6 +473,8 @@ LogSoftmax = _kernel_activation("log_softmax", "output")
 # ---- layers ----
 
 class Linear(Function):
+    numpy_arithmetic = False  # all in the compiled kernels
+
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
@@ -484,6 +487,8 @@ class Linear(Function):
 
 
 class Conv2d(Function):
+    numpy_arithmetic = False  # all in the compiled kernels
+
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         ctx.save_for_backward(x, weight)
@@ -498,6 +503,8 @@ class Conv2d(Function):
 
 
 class MaxPool2d(Function):
+    numpy_arithmetic = False  # all in the compiled kernels
+
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
         out, indices = kernels(x).max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode,
@@ -513,6 +520,8 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
+    numpy_arithmetic = False  # all in the compiled kernels
+
     @staticmethod
     def forward(ctx, x, *params):
         ctx.shape, ctx.params = x.shape, params
@@ -524,6 +533,8 @@ class AvgPool2d(Function):
 
 
 class AdaptiveAvgPool2d(Function):
+    numpy_arithmetic = False  # all in the compiled kernels
+
     @staticmethod
     def forward(ctx, x, output_size):
         ctx.shape = x.shape
@@ -537,6 +548,8 @@ class AdaptiveAvgPool2d(Function):
 class BatchNorm(Function):
     """Batch normalisation; in training the kernel updates running_mean/running_var (raw
     arrays, or None) in place. No gradient flows to the running statistics."""
+
+    numpy_arithmetic = False  # all in the compiled kernels
 
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
@@ -559,6 +572,8 @@ class BatchNorm(Function):
 class Dropout(Function):
     """Training-mode dropout; the mask is regenerated from (seed, offset 0) in backward."""
 
+    numpy_arithmetic = False  # all in the compiled kernels
+
     @staticmethod
     def forward(ctx, x, p, seed):
         ctx.p, ctx.seed = p, seed
@@ -578,6 +593,8 @@ def _no_grad_for(ctx, op, names):
 
 
 class CrossEntropy(Function):
+    numpy_arithmetic = False  # all in the compiled kernels
+
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, reduction, label_smoothing):
         _no_grad_for(ctx, "cross_entropy", {1: "target", 2: "weight"})
@@ -592,6 +609,8 @@ class CrossEntropy(Function):
 
 
 class NLLLoss(Function):
+    numpy_arithmetic = False  # all in the compiled kernels
+
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, reduction):
         _no_grad_for(ctx, "nll_loss", {1: "target", 2: "weight"})
