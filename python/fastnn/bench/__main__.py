@@ -47,10 +47,11 @@ def main(argv=None):
                         help="timed samples per figure; figures are medians (default: 7, --quick: 3)")
     parser.add_argument("--rounds", type=int, metavar="N",
                         help="fresh processes per library the samples are spread over "
-                             "(default: one per sample; --quick: 2)")
+                             "(default: one per sample; --quick: 2; the training suite: 1, its "
+                             "epochs being the samples)")
     parser.add_argument("--quick", action="store_true", help="fewer shapes and samples: a smoke test")
     parser.add_argument("--epochs", type=int, metavar="N",
-                        help="training suite: epochs per model (default: the suite's, per model)")
+                        help="training suite: epochs per model (default: MLP 3, CNN 1; --quick: 1 each)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure, as JSON, to PATH")
     parser.add_argument("--libs", type=_libs, default=list(LIBS), metavar="LIB,LIB",
                         help=f"libraries to time (default: {','.join(LIBS)}; missing ones show as not installed)")
