@@ -65,3 +65,45 @@ def test_quick_kernels_suite_times_every_case_numpy_has():
     text = bench.report(results)
     assert "numpy/fastnn" in text and "conv2d" in text
     json.dumps(results)
+
+
+def test_quick_training_suite_records_every_figure():
+    from fastnn.bench import training
+
+    missing = training._missing()
+    if missing:
+        pytest.skip(missing)
+    results = bench.run(["training"], threads=[1], quick=True, libs=["fastnn"], progress=False)
+    suite = results["suites"]["training"]
+    assert suite["rounds"] == 1 and suite["libs"] == ["fastnn"]
+    assert {r["label"] for r in suite["records"]} == {c["label"] for c in suite["cases"]}
+    assert {c["model"] for c in suite["cases"]} == {"mlp", "cnn", "overhead"}
+    for r in suite["records"]:
+        assert r["lib"] == "fastnn" and r["threads"] == 1 and len(r["figures"]) == 1
+        f = r["figures"][0]
+        if r["model"] == "overhead":
+            assert f["calls"] == r["calls"] and 0 < f["q1_s"] <= f["median_s"] <= f["q3_s"]
+            continue
+        assert f["epochs"] == r["epochs"] == len(f["epoch_s"]) == len(f["train_loss"])
+        assert f["train_samples"] == r["train_samples"] and f["test_samples"] == r["test_samples"]
+        assert min(f["epoch_s"]) > 0 and f["eval_s"] > 0
+        assert all(0 < loss < 10 for loss in f["train_loss"])
+        assert 0 <= f["accuracy"] <= 1
+    text = bench.report(results)
+    assert "training float32, 1 thread" in text and "fastnn acc" in text
+    assert all(c["label"] in text for c in suite["cases"])
+    assert "numpy: not applicable" in text
+    json.dumps(results)
+
+
+def test_training_suite_reports_missing_data(tmp_path, monkeypatch):
+    from fastnn.bench import training
+
+    monkeypatch.setattr(training, "DATA", tmp_path)
+    results = bench.run(["training"], threads=[1], quick=True, libs=["fastnn"], progress=False)
+    suite = results["suites"]["training"]
+    # The per-op overhead needs no data and is still measured; the training cases are not.
+    assert [r["model"] for r in suite["records"]] == ["overhead"]
+    text = bench.report(results)
+    assert "dataset missing" in text
+    assert "Fashion-MNIST not found: train-images-idx3-ubyte.gz" in text and str(tmp_path) in text

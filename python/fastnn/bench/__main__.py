@@ -47,8 +47,11 @@ def main(argv=None):
                         help="timed samples per figure; figures are medians (default: 7, --quick: 3)")
     parser.add_argument("--rounds", type=int, metavar="N",
                         help="fresh processes per library the samples are spread over "
-                             "(default: one per sample; --quick: 2)")
+                             "(default: one per sample; --quick: 2; the training suite: 1, its "
+                             "epochs being the samples)")
     parser.add_argument("--quick", action="store_true", help="fewer shapes and samples: a smoke test")
+    parser.add_argument("--epochs", type=int, metavar="N",
+                        help="training suite: epochs per model (default: MLP 3, CNN 1; --quick: 1 each)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure, as JSON, to PATH")
     parser.add_argument("--libs", type=_libs, default=list(LIBS), metavar="LIB,LIB",
                         help=f"libraries to time (default: {','.join(LIBS)}; missing ones show as not installed)")
@@ -59,7 +62,7 @@ def main(argv=None):
     unknown = [s for s in args.suites if s not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}")
-    for name in ("repeats", "rounds"):
+    for name in ("repeats", "rounds", "epochs"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1")
     torch_python = None
@@ -70,7 +73,7 @@ def main(argv=None):
 
     results = run(args.suites or list(SUITES), threads=args.threads, repeats=args.repeats,
                   rounds=args.rounds, quick=args.quick, libs=args.libs, dtype=args.dtype,
-                  torch_python=torch_python)
+                  torch_python=torch_python, epochs=args.epochs)
     print(report(results))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -13,6 +13,12 @@ FMA peak). Result: ``{"available", "reason", "info", "times", "calls", "peak_flo
 ``times[i]`` being the per-call seconds of each sample of ``cases[i]``, each sample
 ``calls[i]`` calls long, or None when the suite's ``prepare`` returned None (the library
 has no counterpart of that case).
+
+A suite that times itself (one defining ``measure``, for cases too long to repeat, like a
+training epoch) gets the job ``{"suite", "lib", "threads", "dtype", "cases", "settings",
+"peak"}`` instead, and the result holds ``figures[i]``: what
+``measure(lib, module, cases[i], dtype, settings)`` returned, a JSON-able dict, or None
+(no counterpart), in place of ``times`` and ``calls``.
 """
 
 import importlib
@@ -91,6 +97,12 @@ def main():
         result["peak_flops"] = [module._C.fma_peak_flops(peak["fp64"], peak["seconds"])
                                 for _ in range(peak["repeats"])]
     suite = importlib.import_module(job["suite"])  # this file's folder is sys.path[0]
+    if hasattr(suite, "measure"):
+        del result["times"], result["calls"]
+        result["figures"] = [suite.measure(lib, module, case, job["dtype"], job["settings"])
+                             for case in job["cases"]]
+        json.dump(result, out)
+        return
     for case in job["cases"]:
         fn = suite.prepare(lib, module, case, job["dtype"])
         times, calls = _time(fn, job["samples"], job["min_sample_s"]) if fn else (None, None)
