@@ -26,6 +26,17 @@ def _check_float(op, name, x):
         raise TypeError(f"[{op}] {name} has unsupported dtype {x.dtype}; expected float32 or float64")
 
 
+def _ready(x):
+    """Whether x can go to _C as it is: an ndarray that is C-contiguous and aligned (the
+    bindings then check dtypes, shapes and values themselves, with the same messages). The
+    per-op cost of small layers is mostly such Python-side checks."""
+    return type(x) is np.ndarray and x.flags.c_contiguous and x.flags.aligned
+
+
+def _ready_2d(x):
+    return _ready(x) and x.ndim == 2
+
+
 def _float_input(op, name, x):
     """x checked by _check_float, as a C-contiguous aligned array to read: a copy only when it
     is not one already (inputs may be copied; outputs and in-place state never are)."""
@@ -178,6 +189,8 @@ def linear(input, weight, bias=None, activation=None):
         >>> h = linear(x, w1, b1, activation="relu")   # one pass: product, bias, relu
     """
     op = "linear"
+    if activation is None and _ready_2d(input) and _ready_2d(weight) and (bias is None or _ready(bias)):
+        return _C.linear(input, weight, bias, "none", 0.0)  # the common case; C++ checks the rest
     x = _float_input(op, "input", input)
     w = _float_input(op, "weight", weight)
     b = None if bias is None else _float_input(op, "bias", bias)
@@ -207,6 +220,8 @@ def linear_backward(grad_output, input, weight, output_mask=(True, True, True)):
         and ``(out_features,)``; None for each one not asked for.
     """
     op = "linear_backward"
+    if _ready_2d(grad_output) and _ready_2d(input) and _ready_2d(weight):  # C++ checks the rest
+        return _C.linear_backward(grad_output, input, weight, *(bool(m) for m in output_mask))
     g = _float_input(op, "grad_output", grad_output)
     x = _float_input(op, "input", input)
     w = _float_input(op, "weight", weight)
