@@ -1,42 +1,24 @@
 """End to end: a PyTorch-style training loop on real data (Fashion-MNIST, from Debian's
 `dataset-fashion-mnist` package, which .ci/run installs) reaches the accuracy PyTorch does.
 
-The IDX files are read here directly (a 16- or 8-byte big-endian header, then uint8 data).
+The data is read and standardised by the training benchmark's own loader, so the test and
+the benchmark train on exactly the same inputs.
 """
-
-import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastnn
+import fastnn.bench.training as bench_training
 import fastnn.nn as nn
-
-DATA = Path("/usr/share/datasets/fashion-mnist")
-# The training set's pixel mean and standard deviation (after scaling to [0, 1]).
-MEAN, STD = 0.2860, 0.3530
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 @pytest.fixture(scope="module")
 def fashion_mnist():
-    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-             "t10k-labels-idx1-ubyte.gz")
-    if not all((DATA / n).exists() for n in names):
-        pytest.skip(f"Fashion-MNIST is not installed in {DATA} (Debian package dataset-fashion-mnist)")
-    xtr, ytr, xte, yte = (read_idx(DATA / n) for n in names)
-    scale = lambda x: ((x.reshape(len(x), -1).astype(np.float32) / 255 - MEAN) / STD)  # noqa: E731
-    return scale(xtr), ytr.astype(np.int64), scale(xte), yte.astype(np.int64)
+    if bench_training._missing():
+        pytest.skip(f"Fashion-MNIST is not installed in {bench_training.DATA} (Debian package "
+                    "dataset-fashion-mnist)")
+    return bench_training._data(np.float32)
 
 
 def test_data_shapes(fashion_mnist):
