@@ -15,7 +15,7 @@ from ...metrics import (
     sparse_top_k_categorical_accuracy,
     top_k_categorical_accuracy,
 )
-from .reduction_metrics import MeanMetricWrapper
+from .reduction_metrics import MeanMetricWrapper, SampleWiseMeanMetricWrapper
 
 __all__ = [
     "accuracy",
@@ -38,10 +38,11 @@ def accuracy(y_true, y_pred):
     return np.mean(yt == yp, axis=-1, dtype=np.float32)
 
 
-class Accuracy(MeanMetricWrapper):
+class Accuracy(SampleWiseMeanMetricWrapper):
     """Calculates how often predictions equal labels (exact match).
 
     If ``sample_weight`` is None, weights default to 1; a weight of 0 masks a sample.
+    With 1-D y_true and y_pred every element is a sample.
 
     Args:
         name: (Optional) string name of the metric instance.
@@ -64,7 +65,7 @@ class Accuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
-class BinaryAccuracy(MeanMetricWrapper):
+class BinaryAccuracy(SampleWiseMeanMetricWrapper):
     """Calculates how often predictions match binary labels: a prediction counts as 1 when
     it is above ``threshold``.
 
@@ -74,7 +75,8 @@ class BinaryAccuracy(MeanMetricWrapper):
         threshold: (Optional) float in (0, 1) deciding whether a prediction is 1 or 0.
 
     Shape:
-        y_true: (N,) or (N, ...); y_pred: the same shape, or (N, 1) with (N,) labels.
+        y_true: (N,) or (N, ...); y_pred: the same shape, or (N, 1) with (N,) labels. With
+        1-D y_true and y_pred every element is a sample.
 
     Example:
 

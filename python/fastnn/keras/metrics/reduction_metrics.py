@@ -141,3 +141,16 @@ class MeanMetricWrapper(Mean):
 
     def get_config(self):
         return {**super().get_config(), "fn": self._fn, **self._fn_kwargs}
+
+
+class SampleWiseMeanMetricWrapper(MeanMetricWrapper):
+    """MeanMetricWrapper for functions that reduce the last axis (accuracy, binary_accuracy,
+    mean_squared_error, mean_absolute_error): 1-D y_true and y_pred are taken as one value
+    per sample, shape (N, 1), so every element is a sample that (N,) weights can weight.
+    (Keras would reduce such a batch to one value counted as one sample.)"""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = _asarray(y_true), _asarray(y_pred)
+        if y_true.ndim == 1 and y_pred.ndim == 1:
+            y_true, y_pred = y_true[:, None], y_pred[:, None]
+        return super().update_state(y_true, y_pred, sample_weight=sample_weight)

@@ -6,7 +6,7 @@ mean_absolute_error (mean over the last axis), on fastnn.metrics's elementwise e
 import numpy as np
 
 from ...metrics import _asarray, _check_broadcast, _elementwise_error, _squeeze_or_expand_to_same_rank
-from .reduction_metrics import Mean, MeanMetricWrapper
+from .reduction_metrics import Mean, SampleWiseMeanMetricWrapper
 
 __all__ = ["mean_squared_error", "mean_absolute_error", "MeanSquaredError", "MeanAbsoluteError",
            "RootMeanSquaredError"]
@@ -44,8 +44,9 @@ def mean_absolute_error(y_true, y_pred):
     return np.mean(_elementwise_error(yt, yp, squared=False), axis=-1).astype(np.float32)
 
 
-class MeanSquaredError(MeanMetricWrapper):
-    """Computes the mean squared error between y_true and y_pred, averaged over samples.
+class MeanSquaredError(SampleWiseMeanMetricWrapper):
+    """Computes the mean squared error between y_true and y_pred, averaged over samples
+    (each row's mean over its last axis; with 1-D inputs every element is a sample).
 
     Args:
         name: (Optional) string name of the metric instance.
@@ -68,8 +69,9 @@ class MeanSquaredError(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
-class MeanAbsoluteError(MeanMetricWrapper):
-    """Computes the mean absolute error between y_true and y_pred, averaged over samples.
+class MeanAbsoluteError(SampleWiseMeanMetricWrapper):
+    """Computes the mean absolute error between y_true and y_pred, averaged over samples
+    (each row's mean over its last axis; with 1-D inputs every element is a sample).
 
     Args:
         name: (Optional) string name of the metric instance.
