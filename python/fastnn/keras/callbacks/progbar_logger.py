@@ -96,9 +96,10 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._reset_progbar()
-        self._maybe_init_progbar()
+        # The header goes first: a tqdm bar draws as soon as it is created.
         if self.verbose and self.epochs > 1:
             print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
+        self._maybe_init_progbar()
 
     def on_train_batch_end(self, batch, logs=None):
         self._update_progbar(batch, logs)
