@@ -666,6 +666,19 @@ def test_progbar_without_terminal_writes_plain_final_line(capsys):
     assert re.fullmatch(r"5/5 ━{20} \d+s \d+(us|ms|s)/step - loss: 0\.2500\n", out), out
 
 
+def test_progbar_without_terminal_writes_intermediate_lines_rarely(capsys, monkeypatch):
+    monkeypatch.setattr("fastnn.keras.utils.progbar._PLAIN_LINE_INTERVAL", 0.0)
+    bar = Progbar(target=5, verbose=1, interval=0.0)
+    bar.update(2, [("loss", 0.5)])
+    lines = capsys.readouterr().out.split("\n")
+    # int(20 * 2 / 5) = 8 cells done, 12 to do
+    assert re.fullmatch(r"2/5 ━{8}─{12} \d+s \d+(us|ms|s)/step - loss: 0\.5000", lines[0])
+    monkeypatch.setattr("fastnn.keras.utils.progbar._PLAIN_LINE_INTERVAL", 3600.0)
+    bar = Progbar(target=5, verbose=1, interval=0.0)
+    bar.update(2, [("loss", 0.5)])
+    assert capsys.readouterr().out == ""
+
+
 def test_progbar_silent_small_values_add_and_errors(capsys):
     bar = Progbar(target=4, verbose=0)
     bar.add(2, [("loss", 1.0)])

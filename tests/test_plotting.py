@@ -82,6 +82,9 @@ def test_plot_history_bad_input():
         plot_history([0.1, 0.2])
     with pytest.raises(ValueError, match="history is empty"):
         plot_history({})
+
+
+def test_plot_history_bad_series_and_path():
     pytest.importorskip("matplotlib", reason="matplotlib (optional extra) is not installed")
     with pytest.raises(ValueError, match="'loss' must be a list of numbers"):
         plot_history({"loss": ["a", "b"]}, metrics=["loss"])

@@ -170,10 +170,14 @@ class Progbar:
             count = f"{current:{digits}d}/{self.target}"
             done = min(int(self.width * current / self.target), self.width)
             plain_bar = f"{count} {'━' * self.width}"
-            bar = f"{bold}{count}{reset} "
-            if done > 0:
-                bar += f"{green}{'━' * done}{reset}"
-            bar += f"{grey}{'━' * (self.width - done)}{reset}"
+            if self._dynamic_display:
+                bar = f"{bold}{count}{reset} "
+                if done > 0:
+                    bar += f"{green}{'━' * done}{reset}"
+                bar += f"{grey}{'━' * (self.width - done)}{reset}"
+            else:
+                # Without colours the part still to do is drawn with a thinner line.
+                bar = f"{count} {'━' * done}{'─' * (self.width - done)}"
         else:
             plain_bar = bar = f"{current:7d}/Unknown"
 
