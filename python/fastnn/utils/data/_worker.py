@@ -184,7 +184,7 @@ class ThreadedIterator:
                 raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
             dead = [t.name for t in self._threads if not t.is_alive()]
             if dead and self._results.empty():
-                self._shutdown()
+                self._shutdown(join=False)
                 raise RuntimeError(f"DataLoader worker thread(s) {', '.join(dead)} exited unexpectedly")
 
     def __next__(self):
@@ -217,7 +217,9 @@ class ThreadedIterator:
         """Start a new epoch on the same threads (persistent workers)."""
         self._start_epoch()
 
-    def _shutdown(self):
+    def _shutdown(self, join=True):
+        """Tell the workers to stop; wait for them unless `join` is False (a worker may be in
+        the middle of a slow fetch: it exits when that returns)."""
         if self._shut:
             return
         self._shut = True
@@ -225,12 +227,12 @@ class ThreadedIterator:
         for tasks in self._tasks:
             tasks.put(None)
         current = threading.current_thread()
-        for thread in self._threads:
+        for thread in self._threads if join else ():
             if thread is not current:
                 thread.join(timeout=_POLL_S)
 
     def __del__(self):
         try:
-            self._shutdown()
+            self._shutdown(join=False)
         except Exception:  # interpreter shutdown: queues or threading may already be gone
             pass

@@ -9,7 +9,7 @@ pass from fastnn's global generator, which :func:`fastnn.manual_seed` reseeds.
 
 import numpy as np
 
-from ... import tensor as _tensor
+from ...tensor import generator as _global_generator
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler"]
 
@@ -26,7 +26,7 @@ def _pass_generator(generator):
     generator (looked up now: manual_seed replaces it)."""
     if generator is not None:
         return generator
-    return np.random.default_rng(int(_tensor.generator().integers(0, 2 ** 63 - 1)))
+    return np.random.default_rng(int(_global_generator().integers(0, 2 ** 63 - 1)))
 
 
 def _permutation(n, generator):
