@@ -125,7 +125,7 @@ class Subset(Dataset):
             return [self.dataset[self.indices[i]] for i in indices]
         if self._index_array is None:
             self._index_array = np.asarray(self.indices, dtype=np.intp)
-        return getitems(self._index_array[np.asarray(indices, dtype=np.intp)])
+        return getitems(self._index_array[np.asarray(indices, dtype=np.intp)].tolist())
 
     def __len__(self):
         return len(self.indices)
