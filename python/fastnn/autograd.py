@@ -99,14 +99,16 @@ class Node:
     are freed after backward (unless ``retain_graph``).
     """
 
+    # Defaults live on the class, so that a node costs two attribute writes to create.
+    _inputs = ()
+    _outputs = ()
+    _non_differentiable = ()
+    _saved = ()
+    _retained = None  # output index -> weakref to a non-leaf Tensor that retains grad
+
     def __init__(self, fn, needs_input_grad):
         self._fn = fn
         self.needs_input_grad = needs_input_grad
-        self._inputs = ()
-        self._outputs = ()
-        self._non_differentiable = ()
-        self._saved = ()
-        self._retained = {}  # output index -> weakref to a non-leaf Tensor that retains grad
 
     def save_for_backward(self, *arrays):
         self._saved = arrays
@@ -139,28 +141,6 @@ def _tensor():
     return _tensor_class
 
 
-class _Quiet:
-    """No-op stand-in for np.errstate, for Functions whose math runs in the compiled kernels
-    (which never set NumPy's floating-point flags): entering np.errstate costs microseconds,
-    a large share of a small op."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-_QUIET = _Quiet()
-
-
-def _fp_guard(fn):
-    """The context a Function's forward and backward run in: NumPy's floating-point warnings
-    off (inf and nan are results, as in PyTorch), unless the Function says its arithmetic
-    is all in compiled kernels."""
-    return np.errstate(all="ignore") if fn.numpy_arithmetic else _QUIET
-
-
 class Function:
     """Base class of differentiable operations.
 
@@ -170,8 +150,10 @@ class Function:
     as their arrays; other arguments pass through unchanged. Call ``Fn.apply(...)``.
     """
 
-    # Whether forward/backward do floating-point arithmetic in NumPy (whose warnings are
-    # then silenced). Functions that only call compiled kernels set False and skip that cost.
+    # Whether forward/backward do floating-point arithmetic in NumPy, whose warnings are then
+    # silenced (inf and nan are results, as in PyTorch). Functions that only call compiled
+    # kernels, which never set NumPy's floating-point flags, set False and skip the cost of
+    # entering np.errstate, a large share of a small op.
     numpy_arithmetic = True
 
     @staticmethod
@@ -184,27 +166,39 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        Tensor = _tensor()
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = any(needs) and is_grad_enabled()
-        ctx = Node(cls, needs)
-        raw = tuple(a.data if isinstance(a, Tensor) else a for a in args)
-        with _fp_guard(cls):
-            out = cls.forward(ctx, *raw, **kwargs)
-        single = not isinstance(out, tuple)
-        outs = (out,) if single else out
-        if not record:
-            result = tuple(Tensor(o) for o in outs)
-            return result[0] if single else result
-        ctx._inputs = tuple(a if n else None for a, n in zip(args, needs))
-        ctx._outputs = tuple((o.shape, o.dtype) for o in outs)
-        result = []
-        for i, o in enumerate(outs):
-            if any(o is nd for nd in ctx._non_differentiable):
-                result.append(Tensor(o))
+        # This runs for every operation, so it is written for few bytecodes: one pass over
+        # the arguments, and the tuple-of-outputs handling only when there are several.
+        Tensor = _tensor_class or _tensor()
+        needs, raw = [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                needs.append(a._requires_grad)
+                raw.append(a.data)
             else:
-                result.append(Tensor._from_op(o, ctx, i))
-        return result[0] if single else tuple(result)
+                needs.append(False)
+                raw.append(a)
+        needs = tuple(needs)
+        record = True in needs and getattr(_state, "enabled", True)
+        ctx = Node(cls, needs)
+        if cls.numpy_arithmetic:
+            with np.errstate(all="ignore"):
+                out = cls.forward(ctx, *raw, **kwargs)
+        else:
+            out = cls.forward(ctx, *raw, **kwargs)
+        if type(out) is not tuple:
+            if not record:
+                return Tensor(out)
+            ctx._inputs = tuple([a if n else None for a, n in zip(args, needs)])
+            ctx._outputs = ((out.shape, out.dtype),)
+            if ctx._non_differentiable and any(out is nd for nd in ctx._non_differentiable):
+                return Tensor(out)
+            return Tensor._from_op(out, ctx, 0)
+        if not record:
+            return tuple([Tensor(o) for o in out])
+        ctx._inputs = tuple([a if n else None for a, n in zip(args, needs)])
+        ctx._outputs = tuple([(o.shape, o.dtype) for o in out])
+        return tuple([Tensor(o) if any(o is nd for nd in ctx._non_differentiable) else Tensor._from_op(o, ctx, i)
+                      for i, o in enumerate(out)])
 
 
 def _topological_order(roots):
@@ -231,10 +225,15 @@ def _topological_order(roots):
     return order
 
 
-def _check_grad(where, g, shape, dtype):
+def _check_grad(g, shape, dtype, where, *where_args):
+    """g as an array of `shape` and `dtype`, else RuntimeError starting with
+    ``where.format(*where_args)`` (formatted only then: this runs for every gradient)."""
+    if type(g) is np.ndarray and g.shape == shape and g.dtype == dtype:
+        return g  # the usual case, checked cheaply
     g = np.asarray(g)
     if g.shape != tuple(shape):
-        raise RuntimeError(f"{where}: got a gradient of shape {list(g.shape)} but expected shape {list(shape)}")
+        raise RuntimeError(f"{where.format(*where_args)}: got a gradient of shape {list(g.shape)} but expected "
+                           f"shape {list(shape)}")
     return g if g.dtype == dtype else g.astype(dtype)
 
 
@@ -278,12 +277,18 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
             raise RuntimeError(_FREED)
         for nr, tid in captured_nonleaf.get(id(node), ()):
             captured[tid] = add(captured[tid], grads[nr])
-        for nr, ref in node._retained.items():
-            t = ref()
-            if t is not None and grads[nr] is not None:
-                t.grad = Tensor(np.array(grads[nr], copy=True)) if t.grad is None else Tensor(t.grad.data + grads[nr])
-        grads = [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, node._outputs)]
-        with _fp_guard(node._fn):
+        if node._retained:
+            for nr, ref in node._retained.items():
+                t = ref()
+                if t is not None and grads[nr] is not None:
+                    t.grad = (Tensor(np.array(grads[nr], copy=True)) if t.grad is None
+                              else Tensor(t.grad.data + grads[nr]))
+        if len(grads) > 1 or grads[0] is None:  # (`None in grads` would compare arrays)
+            grads = [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, node._outputs)]
+        if node._fn.numpy_arithmetic:
+            with np.errstate(all="ignore"):
+                input_grads = node._fn.backward(node, *grads)
+        else:
             input_grads = node._fn.backward(node, *grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -295,8 +300,8 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
         for i, (t, g) in enumerate(zip(node._inputs, input_grads)):
             if t is None or g is None:
                 continue
-            g = _check_grad(f"function {node._name()} returned an invalid gradient at index {i}", g,
-                            t.shape, t.dtype)
+            g = _check_grad(g, t.shape, t.dtype, "function {} returned an invalid gradient at index {}",
+                            node._name(), i)
             if t.grad_fn is None:
                 to_leaf(t, g)
             else:
@@ -319,7 +324,7 @@ def _root_grads(tensors, grad_tensors):
             out.append(np.ones(t.shape, t.dtype))
         else:
             g = g.data if isinstance(g, Tensor) else g
-            out.append(_check_grad(f"Mismatch in shape: grad_output[{i}] and output[{i}]", g, t.shape, t.dtype))
+            out.append(_check_grad(g, t.shape, t.dtype, "Mismatch in shape: grad_output[{0}] and output[{0}]", i))
     return out
 
 

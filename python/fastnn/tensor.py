@@ -182,6 +182,8 @@ class Tensor:
     def retain_grad(self):
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
         if self.grad_fn is not None:
+            if self.grad_fn._retained is None:
+                self.grad_fn._retained = {}
             self.grad_fn._retained[self._output_nr] = weakref.ref(self)
 
     def backward(self, gradient=None, retain_graph=False):
