@@ -100,6 +100,22 @@ class Layer(Module):
                 return x * self.s
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            def wrapped(self, input_shape=None, _build=build):
+                # as Keras's build wrapper: a layer counts as built (for this shape) once its
+                # build returns, whoever called it
+                out = _build(self, input_shape)
+                self.built = True
+                if self._build_shape is None and input_shape is not None:
+                    self._build_shape = (None,) + tuple(input_shape[1:])
+                return out
+            wrapped._marks_built = True
+            wrapped.__doc__, wrapped.__name__ = build.__doc__, "build"
+            cls.build = wrapped
+
     def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None, autocast=True, name=None,
                  **kwargs):
         super().__init__()
