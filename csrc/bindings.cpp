@@ -24,6 +24,7 @@
 #include "dropout.h"
 #include "gemm/gemm.h"
 #include "linear.h"
+#include "memory.h"
 #include "norm.h"
 #include "optim.h"
 #include "parallel.h"
@@ -138,7 +139,7 @@ py::object gemm_binding(const std::string& op_name, py::handle a_h, py::handle b
             throw py::value_error(std::string("[") + op + "] beta=" + std::to_string(beta) +
                                   " needs an array c to scale");
         }
-        c = py::array(a.dtype(), shape);
+        c = new_array(a.dtype(), shape);
     } else {
         c = require_output(op, c_name, c_h, a.dtype(), shape);
     }
@@ -206,7 +207,7 @@ py::object linear_binding(py::handle x_h, py::handle w_h, py::handle b_h, const 
         throw py::value_error("[linear] bias has shape " + shape_str(*b) + ", expected (" + std::to_string(N) +
                               ",) for weight of shape " + shape_str(w));
     }
-    py::array out(x.dtype(), std::vector<int64_t>{M, N});
+    py::array out = new_array(x.dtype(), std::vector<int64_t>{M, N});
     dispatch_float(x, [&](auto tag) {
         using T = decltype(tag);
         InPlaceActivation<T> act = nullptr;
@@ -244,7 +245,7 @@ py::tuple linear_backward_binding(py::handle g_h, py::handle x_h, py::handle w_h
     }
     auto maybe = [&](bool need, std::vector<int64_t> shape) -> py::object {
         if (!need) return py::none();
-        return py::array(x.dtype(), shape);
+        return new_array(x.dtype(), shape);
     };
     py::object dx = maybe(need_input, {M, K}), dw = maybe(need_weight, {N, K}), db = maybe(need_bias, {N});
     dispatch_float(x, [&](auto tag) {
@@ -361,7 +362,7 @@ py::array conv2d_forward_binding(py::handle x_h, py::handle w_h, py::handle b_h,
     require_contiguous(op, "input", x);
     require_contiguous(op, "weight", w);
     if (has_bias) require_contiguous(op, "bias", b);
-    py::array out(x.dtype(), std::vector<int64_t>{s.N, s.OC, s.OH, s.OW});
+    py::array out = new_array(x.dtype(), std::vector<int64_t>{s.N, s.OC, s.OH, s.OW});
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
         T* o = static_cast<T*>(out.mutable_data());
@@ -400,9 +401,9 @@ py::tuple conv2d_backward_binding(py::handle dy_h, py::handle x_h, py::handle w_
     require_contiguous(op, "input", x);
     require_contiguous(op, "weight", w);
     py::object dx = py::none(), dwt = py::none(), db = py::none();
-    if (need_input) dx = py::array(x.dtype(), std::vector<int64_t>{s.N, s.C, s.H, s.W});
-    if (need_weight) dwt = py::array(x.dtype(), std::vector<int64_t>(w.shape(), w.shape() + 4));
-    if (need_bias) db = py::array(x.dtype(), std::vector<int64_t>{s.OC});
+    if (need_input) dx = new_array(x.dtype(), std::vector<int64_t>{s.N, s.C, s.H, s.W});
+    if (need_weight) dwt = new_array(x.dtype(), std::vector<int64_t>(w.shape(), w.shape() + 4));
+    if (need_bias) db = new_array(x.dtype(), std::vector<int64_t>{s.OC});
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
         auto ptr = [](py::object& o) {
@@ -868,10 +869,10 @@ py::object max_pool2d_binding(py::handle x_h, int64_t kh, int64_t kw, int64_t sh
     auto [x, s] = pool_input(op, "input", x_h);
     const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode);
     const std::vector<int64_t> oshape = pool_out_shape(s.lead, g.OH, g.OW);
-    py::array out(x.dtype(), oshape);
-    py::array_t<int64_t> ind;
-    if (return_indices) ind = py::array_t<int64_t>(oshape);
-    int64_t* ip = return_indices ? ind.mutable_data() : nullptr;
+    py::array out = new_array(x.dtype(), oshape);
+    py::array ind;
+    if (return_indices) ind = new_array(py::dtype::of<int64_t>(), oshape);
+    int64_t* ip = return_indices ? static_cast<int64_t*>(ind.mutable_data()) : nullptr;
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
         const T* xp = static_cast<const T*>(x.data());
@@ -906,7 +907,7 @@ py::array max_pool2d_backward_binding(py::handle go_h, py::handle ind_h, py::han
     }
     require_contiguous(op, "indices", ind);
     const int64_t OH = go.shape(go.ndim() - 2), OW = go.shape(go.ndim() - 1);
-    py::array dx(go.dtype(), input_shape);
+    py::array dx = new_array(go.dtype(), input_shape);
     bool ok = true;
     dispatch_float(go, [&](auto t) {
         using T = decltype(t);
@@ -929,7 +930,7 @@ py::array avg_pool2d_binding(py::handle x_h, int64_t kh, int64_t kw, int64_t sh,
     auto [x, s] = pool_input(op, "input", x_h);
     if (divisor_override < 0) throw py::value_error(op_prefix(op) + "divisor_override must be positive");
     const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode);
-    py::array out(x.dtype(), pool_out_shape(s.lead, g.OH, g.OW));
+    py::array out = new_array(x.dtype(), pool_out_shape(s.lead, g.OH, g.OW));
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
         const T* xp = static_cast<const T*>(x.data());
@@ -949,7 +950,7 @@ py::array avg_pool2d_backward_binding(py::handle go_h, py::handle shape_h, int64
     if (divisor_override < 0) throw py::value_error(op_prefix(op) + "divisor_override must be positive");
     const PoolGeometry g = pool_geometry(op, s, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode);
     py::array go = pool_grad_output(op, go_h, pool_out_shape(s.lead, g.OH, g.OW));
-    py::array dx(go.dtype(), input_shape);
+    py::array dx = new_array(go.dtype(), input_shape);
     dispatch_float(go, [&](auto t) {
         using T = decltype(t);
         const T* gp = static_cast<const T*>(go.data());
@@ -966,7 +967,7 @@ py::array adaptive_avg_pool2d_binding(py::handle x_h, int64_t oh, int64_t ow) {
     if (oh < 0 || ow < 0) {
         throw py::value_error(op_prefix(op) + "output_size must be non-negative, got " + pool_pair_str(oh, ow));
     }
-    py::array out(x.dtype(), pool_out_shape(s.lead, oh, ow));
+    py::array out = new_array(x.dtype(), pool_out_shape(s.lead, oh, ow));
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
         const T* xp = static_cast<const T*>(x.data());
@@ -990,7 +991,7 @@ py::array adaptive_avg_pool2d_backward_binding(py::handle go_h, py::handle shape
     }
     require_contiguous(op, "grad_output", go);
     const int64_t oh = go.shape(go.ndim() - 2), ow = go.shape(go.ndim() - 1);
-    py::array dx(go.dtype(), input_shape);
+    py::array dx = new_array(go.dtype(), input_shape);
     dispatch_float(go, [&](auto t) {
         using T = decltype(t);
         const T* gp = static_cast<const T*>(go.data());
@@ -1087,8 +1088,9 @@ py::tuple batch_norm_binding(py::handle x_h, py::handle rm_h, py::handle rv_h, p
     if (!rm.is_none() && !rv.is_none() && norm_cptr<char>(rm) == norm_cptr<char>(rv)) {
         throw py::value_error(op_prefix(op) + "running_mean and running_var must be different arrays");
     }
-    py::array out(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
-    py::array save_mean(x.dtype(), std::vector<int64_t>{C}), save_invstd(x.dtype(), std::vector<int64_t>{C});
+    py::array out = new_array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    py::array save_mean = new_array(x.dtype(), std::vector<int64_t>{C});
+    py::array save_invstd = new_array(x.dtype(), std::vector<int64_t>{C});
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
         T *yp = norm_ptr<T>(out), *smp = norm_ptr<T>(save_mean), *sip = norm_ptr<T>(save_invstd);
@@ -1121,9 +1123,9 @@ py::tuple batch_norm_backward_binding(py::handle g_h, py::handle x_h, py::handle
     py::object sm = norm_channel_param(op, "save_mean", sm_h, x, C);
     py::object si = norm_channel_param(op, "save_invstd", si_h, x, C);
     const std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
-    py::object dx = need_input ? py::object(py::array(x.dtype(), shape)) : py::object(py::none());
-    py::object dw = need_weight ? py::object(py::array(x.dtype(), std::vector<int64_t>{C})) : py::object(py::none());
-    py::object db = need_bias ? py::object(py::array(x.dtype(), std::vector<int64_t>{C})) : py::object(py::none());
+    py::object dx = need_input ? py::object(new_array(x.dtype(), shape)) : py::object(py::none());
+    py::object dw = need_weight ? py::object(new_array(x.dtype(), std::vector<int64_t>{C})) : py::object(py::none());
+    py::object db = need_bias ? py::object(new_array(x.dtype(), std::vector<int64_t>{C})) : py::object(py::none());
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
         T *dxp = norm_ptr<T>(dx), *dwp = norm_ptr<T>(dw), *dbp = norm_ptr<T>(db);
@@ -1163,7 +1165,7 @@ py::array dropout_binding(const std::string& op_name, py::handle x_h, py::handle
     py::array out;
     if (out_h.is_none()) {
         require_contiguous(op, name, x);
-        out = py::array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+        out = new_array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
     } else {
         out = require_ndarray(op, "out", out_h);
         if (!out.is(x)) throw py::value_error(op_prefix(op) + "out must be the input itself (in place) or None");
@@ -1210,7 +1212,7 @@ py::object unary_forward(const char* op, py::handle x_h, bool inplace, const K& 
         out = require_state(op, "input", x_h, x.dtype());
     } else {
         require_contiguous(op, "input", x);
-        out = py::array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+        out = new_array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
     }
     const int64_t n = x.size();
     dispatch_float(x, [&](auto t) {
@@ -1233,7 +1235,7 @@ py::array backward_pair(const char* op, const py::array& g, const char* saved_na
     }
     require_contiguous(op, "grad_output", g);
     require_contiguous(op, saved_name, s);
-    return py::array(g.dtype(), std::vector<int64_t>(g.shape(), g.shape() + g.ndim()));
+    return new_array(g.dtype(), std::vector<int64_t>(g.shape(), g.shape() + g.ndim()));
 }
 
 // The backward of an elementwise activation: kernel(dinp, dout, saved, n).
@@ -1274,7 +1276,7 @@ py::array softmax_binding(const char* op, py::handle x_h, int64_t dim, const K& 
     py::array x = require_float_array(op, "input", x_h);
     require_contiguous(op, "input", x);
     const std::vector<int64_t> od = split_at_dim(op, x, dim);
-    py::array out(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    py::array out = new_array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
         py::gil_scoped_release nogil;
@@ -1303,7 +1305,7 @@ py::array vmath_eval(const std::string& fn, py::handle x_h) {
     const char* op = "_vmath";
     py::array x = require_float_array(op, "x", x_h);
     require_contiguous(op, "x", x);
-    py::array out(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+    py::array out = new_array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
     const int64_t n = x.size();
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
@@ -1496,7 +1498,7 @@ const void* check_class_weight(const char* op, py::handle w_h, const py::array& 
 }
 
 py::array loss_output(const py::array& x, Reduction r, const std::vector<int64_t>& none_shape) {
-    return py::array(x.dtype(), r == Reduction::None ? none_shape : std::vector<int64_t>{});
+    return new_array(x.dtype(), r == Reduction::None ? none_shape : std::vector<int64_t>{});
 }
 
 // grad_output: shaped like the per-sample loss for None, 0-d for Mean and Sum.
@@ -1525,7 +1527,7 @@ py::array xent_class(const char* op, bool nll, py::handle g_h, py::handle x_h, p
     const bool backward = !g_h.is_none();
     py::array g;
     if (backward) g = check_grad_output(op, g_h, x, r, v.sample_shape);
-    py::array out = backward ? py::array(x.dtype(), shape_of(x)) : loss_output(x, r, v.sample_shape);
+    py::array out = backward ? new_array(x.dtype(), shape_of(x)) : loss_output(x, r, v.sample_shape);
     dispatch_float(x, [&](auto tag) {
         using T = decltype(tag);
         const T* xp = static_cast<const T*>(x.data());
@@ -1560,7 +1562,7 @@ py::array xent_prob(const char* op, py::handle g_h, py::handle x_h, py::handle t
     const bool backward = !g_h.is_none();
     py::array g;
     if (backward) g = check_grad_output(op, g_h, x, r, v.sample_shape);
-    py::array out = backward ? py::array(x.dtype(), shape_of(x)) : loss_output(x, r, v.sample_shape);
+    py::array out = backward ? new_array(x.dtype(), shape_of(x)) : loss_output(x, r, v.sample_shape);
     dispatch_float(x, [&](auto tag) {
         using T = decltype(tag);
         const T* xp = static_cast<const T*>(x.data());
@@ -1604,7 +1606,7 @@ py::array pointwise_loss(const char* op, int kind, py::handle g_h, py::handle x_
     const bool backward = !g_h.is_none();
     py::array g;
     if (backward) g = check_grad_output(op, g_h, x, r, shape_of(x));
-    py::array out = backward ? py::array(x.dtype(), shape_of(x)) : loss_output(x, r, shape_of(x));
+    py::array out = backward ? new_array(x.dtype(), shape_of(x)) : loss_output(x, r, shape_of(x));
     const int64_t n = x.size();
     dispatch_float(x, [&](auto tag) {
         using T = decltype(tag);
@@ -1668,6 +1670,19 @@ PYBIND11_MODULE(_C, m) {
         if (n < 1) throw py::value_error("set_num_threads: expected n >= 1, got " + std::to_string(n));
         set_num_threads(n);
     }, py::arg("n"));
+
+    m.def("host_cache_stats", []() {
+        HostCacheStats st = host_cache_stats();
+        py::dict d;
+        d["idle_bytes"] = st.idle_bytes;
+        d["idle_blocks"] = st.idle_blocks;
+        d["hits"] = st.hits;
+        d["misses"] = st.misses;
+        d["min_block_bytes"] = kHostCacheMinBytes;
+        d["max_idle_bytes"] = kHostCacheMaxIdleBytes;
+        return d;
+    });
+    m.def("host_empty_cache", []() { host_empty_cache(); });
 
     m.def("cpu_capability", []() { return std::string(capability_name(cpu_capability())); });
     m.def("best_cpu_capability", []() { return std::string(capability_name(best_capability())); });

@@ -1,6 +1,8 @@
 // Argument checks shared by the bindings (see common.h).
 #include "common.h"
 
+#include "memory.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <utility>
@@ -158,6 +160,32 @@ py::array require_state(const char* op, const char* name, py::handle h, const py
     }
     if (!a.writeable()) throw py::type_error(pre() + "is read-only; it is updated in place");
     return a;
+}
+
+namespace {
+
+void release_cached_block(PyObject* capsule) {
+    void* p = PyCapsule_GetPointer(capsule, nullptr);
+    const size_t bytes = reinterpret_cast<size_t>(PyCapsule_GetContext(capsule));
+    host_free(p, bytes);
+}
+
+}  // namespace
+
+py::array new_array(const py::dtype& dtype, const std::vector<int64_t>& shape) {
+    size_t count = 1;
+    for (int64_t d : shape) count *= static_cast<size_t>(d);
+    const size_t bytes = count * static_cast<size_t>(dtype.itemsize());
+    if (bytes < kHostCacheMinBytes) return py::array(dtype, shape);
+    void* p = host_alloc(bytes);
+    PyObject* capsule = PyCapsule_New(p, nullptr, release_cached_block);
+    if (!capsule) {
+        host_free(p, bytes);
+        throw py::error_already_set();
+    }
+    PyCapsule_SetContext(capsule, reinterpret_cast<void*>(bytes));  // cannot fail on a valid capsule
+    // The capsule owns the block; the array keeps the capsule alive as its base.
+    return py::array(dtype, shape, p, py::reinterpret_steal<py::object>(capsule));
 }
 
 }  // namespace fastnn

@@ -40,6 +40,10 @@ bool spans_overlap(const py::array& a, const py::array& b);
 py::array require_output(const char* op, const char* name, py::handle h, const py::dtype& dtype,
                          const std::vector<int64_t>& shape);
 
+// A new C-contiguous, uninitialised array of `dtype` and `shape`. Large ones take their
+// memory from the host block cache (memory.h) and return it there when freed.
+py::array new_array(const py::dtype& dtype, const std::vector<int64_t>& shape);
+
 // "[op] ": the prefix of every error message.
 std::string op_prefix(const char* op);
 

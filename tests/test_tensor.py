@@ -43,6 +43,30 @@ def test_tensor_copies_but_from_numpy_shares():
         fastnn.from_numpy([1, 2])
 
 
+def test_dlpack_exchange_shares_memory():
+    a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    t = fastnn.from_numpy(a)
+    b = np.from_dlpack(t)
+    assert np.shares_memory(a, b) and b.dtype == np.float32 and b.shape == (2, 3)
+    assert t.__dlpack_device__() == a.__dlpack_device__()
+    u = fastnn.from_dlpack(a[:, 1:])  # strided views travel too
+    a[0, 1] = -1
+    assert u.shape == (2, 2) and u.data[0, 0] == -1
+    with pytest.raises(RuntimeError, match="requires grad"):
+        fastnn.ones(2, requires_grad=True).__dlpack__()
+    with pytest.raises(TypeError, match="from_dlpack"):
+        fastnn.from_dlpack([1.0, 2.0])
+
+
+def test_randint_like():
+    fastnn.manual_seed(3)
+    base = fastnn.zeros(1000, dtype=fastnn.int64)
+    r = fastnn.randint_like(base, 5)
+    assert r.shape == (1000,) and r.dtype == fastnn.int64 and set(np.unique(r.data)) == set(range(5))
+    s = fastnn.randint_like(fastnn.zeros(2, 3), 10, 12)
+    assert s.dtype == fastnn.float32 and s.shape == (2, 3) and set(np.unique(s.data)) <= {10.0, 11.0}
+
+
 def test_numpy_refused_when_requiring_grad():
     t = fastnn.tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="Can't call numpy\\(\\) on Tensor that requires grad"):

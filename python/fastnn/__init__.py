@@ -19,7 +19,8 @@ from . import _C
 
 __version__ = _C.__version__
 
-__all__ = ["__version__", "config", "cuda", "get_num_threads", "kernels", "set_num_threads", "show_config"]
+__all__ = ["__version__", "config", "cuda", "empty_cache", "get_num_threads", "kernels", "memory_stats",
+           "set_num_threads", "show_config"]
 
 
 def _apply_forced_capability():
@@ -51,6 +52,25 @@ def set_num_threads(n):
     if n < 1:
         raise ValueError(f"set_num_threads: expected n >= 1, got {n}")
     _C.set_num_threads(n)
+
+
+def memory_stats():
+    """The host block cache's figures, a dict: ``idle_bytes`` and ``idle_blocks`` (freed
+    blocks kept for reuse), ``hits`` and ``misses`` (allocations served from it or from
+    the system), ``min_block_bytes`` (smaller arrays are not cached) and
+    ``max_idle_bytes`` (the most it keeps idle).
+
+    Kernel outputs of at least ``min_block_bytes`` take their memory from this cache and
+    give it back when the last array using it is freed, so that a training loop reuses the
+    same blocks step after step instead of faulting in fresh pages from the system.
+    """
+    return dict(_C.host_cache_stats())
+
+
+def empty_cache():
+    """Return every idle block of the host block cache to the system (see
+    :func:`memory_stats`). Arrays in use are not affected."""
+    _C.host_empty_cache()
 
 
 def _cuda_status():

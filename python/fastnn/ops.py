@@ -442,6 +442,10 @@ def _kernel_activation(name, saves):
     is given the input (saves="input") or the output (saves="output"), whichever PyTorch's
     derivative formula uses."""
 
+    # The backward's name is built once: a fresh string per call would also fill the
+    # interpreter's attribute cache with dead names.
+    backward_name = name + "_backward"
+
     def forward(ctx, x, *params):
         out = getattr(kernels(x), name)(x, *params)
         ctx.save_for_backward(x if saves == "input" else out)
@@ -450,7 +454,7 @@ def _kernel_activation(name, saves):
 
     def backward(ctx, g):
         (saved,) = ctx.saved_tensors
-        grad = getattr(kernels(g), name + "_backward")(g, saved, *ctx.params)
+        grad = getattr(kernels(g), backward_name)(g, saved, *ctx.params)
         return (grad,) + (None,) * len(ctx.params)
 
     cls_name = "".join(part.capitalize() for part in name.split("_"))
@@ -624,6 +628,10 @@ class NLLLoss(Function):
         return (kernels(g).nll_loss_backward(g, x, target, weight, **ctx.params),) + (None,) * 4
 
 
+# Built once: a fresh name string per call would fill the interpreter's attribute cache.
+_BACKWARD_NAMES = {name: name + "_backward" for name in ("mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss")}
+
+
 class PointwiseLoss(Function):
     """mse_loss / l1_loss / huber_loss / smooth_l1_loss by name (keyword ``params`` such as
     ``delta`` or ``beta`` go to the kernel); the gradient with respect to target is the
@@ -638,7 +646,7 @@ class PointwiseLoss(Function):
     @staticmethod
     def backward(ctx, g):
         x, target = ctx.saved_tensors
-        gx = getattr(kernels(g), ctx.name + "_backward")(g, x, target, reduction=ctx.reduction, **ctx.params)
+        gx = getattr(kernels(g), _BACKWARD_NAMES[ctx.name])(g, x, target, reduction=ctx.reduction, **ctx.params)
         return gx, (-gx if ctx.needs_input_grad[1] else None), None, None
 
 

@@ -24,8 +24,8 @@ bool_ = np.dtype(np.bool_)
 
 _generator = np.random.default_rng()
 
-__all__ = ["Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange", "rand",
-           "randn", "randint", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
+__all__ = ["Tensor", "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "empty", "arange", "rand",
+           "randn", "randint", "randint_like", "zeros_like", "ones_like", "full_like", "empty_like", "rand_like",
            "randn_like", "manual_seed", "cat", "stack", "split", "float32", "float64", "int32",
            "int64", "uint8", "bool_"]
 
@@ -250,6 +250,23 @@ class Tensor:
                 raise ValueError("converting the dtype needs a copy, but copy=False")
             return a.astype(dtype)
         return a.copy() if copy else a
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """The DLPack capsule of the underlying array (shares memory), for
+        ``torch.from_dlpack``, ``numpy.from_dlpack`` and other DLPack consumers."""
+        if self.requires_grad:
+            raise RuntimeError("Can't export a Tensor that requires grad to DLPack. Use tensor.detach() first.")
+        kwargs = {"stream": stream}
+        if max_version is not None:
+            kwargs["max_version"] = max_version
+        if dl_device is not None:
+            kwargs["dl_device"] = dl_device
+        if copy is not None:
+            kwargs["copy"] = copy
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
 
     def __len__(self):
         if self.ndim == 0:
@@ -749,6 +766,16 @@ def from_numpy(ndarray):
     return Tensor(ndarray)
 
 
+def from_dlpack(ext_tensor):
+    """A Tensor sharing the memory of any object exporting a CPU DLPack capsule (a NumPy
+    array, a PyTorch CPU tensor, ...): no copy."""
+    try:
+        array = np.from_dlpack(ext_tensor)
+    except (TypeError, AttributeError) as exc:
+        raise TypeError(f"[from_dlpack] {type(ext_tensor).__name__} does not export a DLPack capsule") from exc
+    return Tensor(array)
+
+
 def _new(array, dtype, requires_grad):
     return Tensor(array if dtype is None else array.astype(dtype, copy=False), requires_grad=requires_grad)
 
@@ -804,6 +831,14 @@ def randint(*args, size=None, dtype=None, requires_grad=False):
     else:
         raise TypeError("randint() expects (high, size) or (low, high, size)")
     return _new(_generator.integers(low, high, _size_args((size,)), dtype=np.int64), dtype, requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, requires_grad=False):
+    """randint_like(input, high) or randint_like(input, low, high): uniform integers in
+    [low, high) with input's shape and dtype."""
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
 
 
 def zeros_like(input, dtype=None, requires_grad=False):

@@ -1,11 +1,13 @@
-"""Containers: Sequential (chains its modules) and ModuleList (holds modules, no forward)."""
+"""Containers: Sequential (chains its modules); ModuleList, ModuleDict, ParameterList and
+ParameterDict (hold modules or parameters so that they are registered; no forward)."""
 
 import operator
 from collections import OrderedDict
 
 from .module import Module, _addindent
+from .parameter import Parameter
 
-__all__ = ["Sequential", "ModuleList"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 
 def _index(idx, n, kind):
@@ -180,3 +182,177 @@ class ModuleList(Module):
         if child_lines:
             s += "\n  " + "\n  ".join(child_lines) + "\n"
         return s + ")"
+
+
+class ModuleDict(Module):
+    """An ordered dict of modules, registered as children under their keys.
+
+    Args:
+        modules: an optional mapping or iterable of (key, module) pairs.
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def clear(self):
+        self._modules.clear()
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def update(self, modules):
+        _update_from(self, modules, "ModuleDict")
+
+
+def _update_from(container, pairs, kind):
+    """container[key] = value for each pair of a mapping or an iterable of 2-sequences."""
+    if hasattr(pairs, "keys") and hasattr(pairs, "__getitem__"):
+        pairs = [(k, pairs[k]) for k in pairs.keys()]
+    elif not hasattr(pairs, "__iter__"):
+        raise TypeError(f"{kind}.update should be called with an iterable of key/value pairs, "
+                        f"but got {type(pairs).__name__}")
+    for i, pair in enumerate(pairs):
+        if not hasattr(pair, "__len__") or len(pair) != 2:
+            raise ValueError(f"{kind} update sequence element #{i} should be a key/value pair")
+        container[pair[0]] = pair[1]
+
+
+def _as_parameter(value):
+    # PyTorch wraps plain tensors put into a ParameterList/ParameterDict as Parameters.
+    from ..tensor import Tensor
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        return Parameter(value.data)
+    return value
+
+
+class ParameterList(Module):
+    """A list of parameters, registered under the keys "0", "1", ...; plain Tensors put in
+    it become Parameters.
+
+    Args:
+        values: an optional iterable of Tensors.
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self.__class__([self[i] for i in range(len(self))[idx]])
+        return getattr(self, str(_index(idx, len(self), "ParameterList")))
+
+    def __setitem__(self, idx, param):
+        self.register_parameter(str(_index(idx, len(self), "ParameterList")), _as_parameter(param))
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def append(self, value):
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values):
+        if not hasattr(values, "__iter__"):
+            raise TypeError("ParameterList.extend should be called with an iterable, but got "
+                            + type(values).__name__)
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(f"({i}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                         for i, p in enumerate(self))
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters, registered under their keys; plain Tensors put in it
+    become Parameters.
+
+    Args:
+        parameters: an optional mapping or iterable of (key, Tensor) pairs.
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, param):
+        self.register_parameter(key, _as_parameter(param))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def items(self):
+        return self._parameters.items()
+
+    def values(self):
+        return self._parameters.values()
+
+    def pop(self, key):
+        v = self[key]
+        del self[key]
+        return v
+
+    def update(self, parameters):
+        _update_from(self, parameters, "ParameterDict")
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                         for k, p in self.items())

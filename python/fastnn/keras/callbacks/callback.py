@@ -18,17 +18,13 @@ class Callback:
 
     def __init__(self):
         self.params = None
-        self._model = None
+        self.model = None
 
     def set_params(self, params):
         self.params = params
 
     def set_model(self, model):
-        self._model = model
-
-    @property
-    def model(self):
-        return self._model
+        self.model = model
 
     def on_batch_begin(self, batch, logs=None):
         """Legacy alias of on_train_batch_begin."""
@@ -121,7 +117,7 @@ class CallbackList(Callback):
             cb.set_params(params)
 
     def set_model(self, model):
-        super().set_model(model)
+        self.model = model
         for cb in self.callbacks:
             cb.set_model(model)
 

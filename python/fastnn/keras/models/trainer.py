@@ -145,17 +145,22 @@ class Trainer:
     # ---- metrics ----
 
     def _resolve_metric(self, spec, y_true, y_pred):
+        """Keras's compile rule: 'accuracy'/'acc' becomes binary accuracy when y_pred's last
+        axis is 1, sparse categorical accuracy when y_true has a lower rank (or a last axis
+        of 1 against several classes), else categorical accuracy; a string keeps the name
+        the user wrote as its log key."""
         from .. import metrics as metrics_module
-        if isinstance(spec, str) and spec.lower() in ("accuracy", "acc", "crossentropy", "ce"):
+        if isinstance(spec, str) and spec.lower() in ("accuracy", "acc"):
             y_t = np.asarray(y_true)
             binary = y_pred.shape[-1] == 1
             sparse = y_t.ndim < y_pred.ndim or (y_t.shape[-1] == 1 and y_pred.shape[-1] > 1)
-            kind = "accuracy" if spec.lower() in ("accuracy", "acc") else "crossentropy"
-            prefix = "binary" if binary else "sparse_categorical" if sparse else "categorical"
-            metric = metrics_module.get(f"{prefix}_{kind}")
+            metric = metrics_module.get("binary_accuracy" if binary else "sparse_categorical_accuracy" if sparse
+                                        else "categorical_accuracy")
+        else:
+            metric = metrics_module.get(spec)
+        if isinstance(spec, str):
             metric.name = spec
-            return metric
-        return metrics_module.get(spec)
+        return metric
 
     def _metrics_for(self, y_true, y_pred):
         if self._metric_objs is None:
