@@ -1,8 +1,8 @@
 """End to end: a PyTorch-style training loop on real data (Fashion-MNIST, from Debian's
 `dataset-fashion-mnist` package, which .ci/run installs) reaches the accuracy PyTorch does.
 
-The data is read and standardised by the training benchmark's own loader, so the test and
-the benchmark train on exactly the same inputs.
+The data is read by fastnn.datasets and standardised with the training benchmark's constants,
+so the test and the benchmark train on exactly the same inputs.
 """
 
 import numpy as np
@@ -11,14 +11,21 @@ import pytest
 import fastnn
 import fastnn.bench.training as bench_training
 import fastnn.nn as nn
+from fastnn.datasets import FashionMNIST
 
 
 @pytest.fixture(scope="module")
 def fashion_mnist():
-    if bench_training._missing():
-        pytest.skip(f"Fashion-MNIST is not installed in {bench_training.DATA} (Debian package "
-                    "dataset-fashion-mnist)")
-    return bench_training._data(np.float32)
+    try:
+        train, test = FashionMNIST(train=True), FashionMNIST(train=False)
+    except FileNotFoundError as exc:
+        pytest.skip(f"Fashion-MNIST is not installed: {exc}")
+
+    def scale(images):
+        x = images.numpy().reshape(len(images), -1).astype(np.float32) / np.float32(255)
+        return (x - np.float32(bench_training.MEAN)) / np.float32(bench_training.STD)
+
+    return scale(train.data), train.targets.numpy(), scale(test.data), test.targets.numpy()
 
 
 def test_data_shapes(fashion_mnist):

@@ -125,6 +125,7 @@ from .tensor import matmul  # noqa: E402
 from . import nn  # noqa: E402  (needs the Tensor layer above)
 from . import optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
+from . import datasets, metrics, preprocessing, utils  # noqa: E402
 
-__all__ += ["autograd", "functional", "nn", "optim", "Function", "enable_grad", "is_grad_enabled", "no_grad",
-            "set_grad_enabled", "matmul", "save", "load"] + _tensor_all
+__all__ += ["autograd", "datasets", "functional", "metrics", "nn", "optim", "preprocessing", "utils", "Function",
+            "enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled", "matmul", "save", "load"] + _tensor_all

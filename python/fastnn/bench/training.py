@@ -16,7 +16,8 @@ This module is imported by the parent (``cases``, ``tables``) and, as a top-leve
 by the worker (``measure``), so it imports nothing from fastnn.
 """
 
-import gzip
+import functools
+import importlib.util
 import statistics
 import time
 from pathlib import Path
@@ -68,15 +69,19 @@ def cases(quick):
              "calls": QUICK_OVERHEAD_CALLS if quick else OVERHEAD_CALLS}]
 
 
+@functools.lru_cache(maxsize=None)
+def _idx_module():
+    """fastnn.datasets' IDX reader module, loaded from its file: this module must stay
+    importable without fastnn (the torch worker may run under another interpreter)."""
+    spec = importlib.util.spec_from_file_location(
+        "_fastnn_datasets_idx", Path(__file__).resolve().parent.parent / "datasets" / "_idx.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _read_idx(path):
-    """An IDX file of unsigned bytes: a big-endian header (magic, then one int32 per dim)."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise ValueError(f"[bench training] {path}: not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    return _idx_module().read_idx(path)
 
 
 def _data(dtype):
