@@ -41,7 +41,8 @@ def ref_conv2d(x, kernel, bias, strides, padding, dilation=(1, 1), groups=1):
         for j in range(kw):
             patch = x[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw, :]
             for g in range(groups):
-                out[..., g * opg:(g + 1) * opg] += patch[..., g * cpg:(g + 1) * cpg] @ kernel[i, j, :, g * opg:(g + 1) * opg]
+                block = kernel[i, j, :, g * opg:(g + 1) * opg]
+                out[..., g * opg:(g + 1) * opg] += patch[..., g * cpg:(g + 1) * cpg] @ block
     return out + (0 if bias is None else bias)
 
 

@@ -319,6 +319,30 @@ def test_fit_on_an_iterable_of_batches_matches_arrays(rng):
     assert h.epoch == [0, 1] and model.optimizer.iterations == 8 + 3
 
 
+def test_fit_on_a_dataloader_and_set_random_seed(rng):
+    from fastnn.utils.data import DataLoader, TensorDataset
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    results = []
+    for _ in range(2):
+        keras.backend.clear_session()
+        keras.backend.set_random_seed(7)
+        model = mlp()
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        loader = DataLoader(TensorDataset(fastnn.tensor(x), fastnn.tensor(y)), batch_size=8, shuffle=True)
+        h = model.fit(loader, epochs=2, validation_data=DataLoader(TensorDataset(fastnn.tensor(x), fastnn.tensor(y)),
+                                                                   batch_size=16), verbose=0)
+        assert h.params["steps"] == 5 and list(h.history) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+        assert model.evaluate(loader, verbose=0)[0] == pytest.approx(model.evaluate(x, y, verbose=0)[0], rel=1e-5)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="validation_split"):
+        model.fit(loader, validation_split=0.2, verbose=0)
+    with pytest.raises(ValueError, match="seed"):
+        keras.backend.set_random_seed(1.5)
+
+
 class TwoLayer(keras.Model):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

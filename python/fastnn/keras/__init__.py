@@ -4,9 +4,10 @@ compile/fit/evaluate/predict, layers, losses, optimizers with Keras's exact upda
 and callbacks.
 """
 
-from . import activations, backend, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from . import (activations, backend, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers,
+               utils)
 from .layers import Input
 from .models import Model, Sequential, load_model
 
 __all__ = ["Sequential", "Model", "Input", "load_model", "layers", "models", "optimizers", "losses", "callbacks",
-           "activations", "backend", "initializers", "metrics", "utils"]
+           "activations", "backend", "initializers", "metrics", "utils", "datasets"]

@@ -1,13 +1,17 @@
 """Keras's backend helpers that fastnn.keras needs: layer-name counters (``dense``,
-``dense_1``, ...), :func:`clear_session`, the float epsilon and the image data format.
+``dense_1``, ...), :func:`clear_session`, the float epsilon, the image data format, and
+:func:`set_random_seed` (Keras's ``keras.utils.set_random_seed``).
 
 The counters are per prefix and live in one module-level dict; :func:`clear_session`
 empties it, as Keras's does. It does not reseed anything (Keras's does not either).
 """
 
+import random
 import re
 
-__all__ = ["clear_session", "epsilon", "floatx", "image_data_format", "get_uid"]
+import numpy as np
+
+__all__ = ["clear_session", "epsilon", "floatx", "image_data_format", "get_uid", "set_random_seed"]
 
 _UIDS = {}
 _EPSILON = 1e-7
@@ -55,3 +59,20 @@ def floatx():
 def image_data_format():
     """The default ``data_format`` of the image layers: ``'channels_last'``, as Keras."""
     return "channels_last"
+
+
+def set_random_seed(seed):
+    """Seed every generator a Keras program draws from: Python's ``random``, NumPy's global
+    one and fastnn's (weight initialisers, dropout masks, fit's shuffling), as
+    ``keras.utils.set_random_seed`` does.
+
+    Raises:
+        ValueError: a seed that is not an int.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"[set_random_seed] Expected `seed` argument to be an integer. Received: seed={seed!r} "
+                         f"(of type {type(seed).__name__})")
+    from ..tensor import manual_seed
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    manual_seed(int(seed))

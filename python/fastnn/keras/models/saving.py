@@ -41,8 +41,8 @@ def _path(op, filepath, suffix):
         hint = ("`.keras` and `.h5` name Keras's zip and HDF5 formats, which fastnn does not write; "
                 if name.endswith((".keras", ".h5")) else "")
     if not ok:
-        raise ValueError(f"[{op}] The filename must end in `{suffix}`{' (and not `.weights.fnn`)' if suffix == '.fnn' else ''}"
-                         f". {hint}Received: filepath={path}")
+        extra = " (and not `.weights.fnn`)" if suffix == ".fnn" else ""
+        raise ValueError(f"[{op}] The filename must end in `{suffix}`{extra}. {hint}Received: filepath={path}")
     return path
 
 

@@ -46,7 +46,7 @@ def print_summary(model, line_length=None, print_fn=None):
 
     def cells(values, edge):
         a, b, c = values
-        return (f"{edge} {a.ljust(widths[0])} {edge} {b.ljust(widths[1])} {edge} {c.rjust(widths[2])} {edge}")
+        return f"{edge} {a.ljust(widths[0])} {edge} {b.ljust(widths[1])} {edge} {c.rjust(widths[2])} {edge}"
 
     lines = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━"), cells(headers, "┃"), line("┡", "╇", "┩", "━")]
     for k, r in enumerate(rows):

@@ -31,7 +31,8 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
         if decay_steps <= 0:
-            raise ValueError(f"[ExponentialDecay] Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+            raise ValueError(f"[ExponentialDecay] Argument `decay_steps` must be > 0. Received: "
+                             f"decay_steps={decay_steps}")
         self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
         self.decay_rate, self.staircase, self.name = decay_rate, staircase, name
 
