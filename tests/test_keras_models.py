@@ -517,3 +517,35 @@ def test_learns_fashion_mnist(fashion_mnist):
     assert h.history["loss"][1] < h.history["loss"][0]
     loss, acc = model.evaluate(xte[:2000].reshape(-1, 28, 28, 1), yte[:2000], verbose=0)
     assert acc > 0.75, f"test accuracy {acc:.3f} after 2 epochs on 3,600 images"
+
+
+def test_callbacks_from_fastnn_keras_work_with_real_models(rng, tmp_path, capsys):
+    cb = keras.callbacks
+    model = mlp()
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    x = rng.standard_normal((24, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 24)
+    best = tmp_path / "best.weights.fnn"
+    whole = tmp_path / "last.fnn"
+    plateau = cb.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=100.0)
+    h = model.fit(x, y, batch_size=8, epochs=3, validation_split=0.25, verbose=0,
+                  callbacks=[cb.ModelCheckpoint(best, monitor="val_loss", save_best_only=True,
+                                                save_weights_only=True),
+                             cb.ModelCheckpoint(whole), plateau])
+    assert h.history["learning_rate"] == pytest.approx([0.01, 0.01, 0.005])  # logged before each reduction
+    assert model.optimizer.learning_rate == pytest.approx(0.0025)
+    np.testing.assert_array_equal(keras.models.load_model(whole).predict(x, verbose=0), model.predict(x, verbose=0))
+    other = mlp()
+    fresh = other.get_weights()
+    other.load_weights(best)
+    assert all(not np.array_equal(a, b) for a, b in zip(fresh, other.get_weights()))
+    # TerminateOnNaN names the layer whose output went non-finite
+    bad = x.copy()
+    bad[0, 0] = np.inf
+    h = model.fit(bad, y, batch_size=8, epochs=3, callbacks=[cb.TerminateOnNaN()], verbose=0)
+    assert h.epoch == [0] and "dense" in capsys.readouterr().out
+    # verbose=1 draws Keras's progress bar through ProgbarLogger
+    model.fit(x, y, batch_size=8, epochs=2, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss:" in out and "accuracy:" in out
