@@ -549,3 +549,16 @@ def test_callbacks_from_fastnn_keras_work_with_real_models(rng, tmp_path, capsys
     model.fit(x, y, batch_size=8, epochs=2, verbose=1)
     out = capsys.readouterr().out
     assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss:" in out and "accuracy:" in out
+
+
+def test_history_plot(rng, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib (optional extra) is not installed")
+    model = mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = rng.standard_normal((16, 6)).astype(np.float32)
+    h = model.fit(x, rng.integers(0, 3, 16), epochs=2, validation_split=0.25, verbose=0)
+    path = tmp_path / "curves.png"
+    h.plot(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = model.fit(x, rng.integers(0, 3, 16), epochs=1, initial_epoch=1, verbose=0)
+    assert empty.epoch == [] and empty.history == {} and model.history is empty

@@ -1,15 +1,8 @@
-"""Layer, the base of every Keras layer and model, and the Input / InputLayer placeholders.
-
-A Layer IS a :class:`fastnn.nn.Module`: its weights are Parameters (trainable) or buffers
-(non-trainable), stored in fastnn's own layouts (a Dense weight is ``(units, in)``) and
-shown in Keras's layouts by :meth:`Layer.get_weights`. Keras layers start in inference
-mode (``training`` False, so ``layer(x)`` is deterministic as in Keras); ``train()`` /
-``eval()`` switch the mode, and an explicit ``training=`` argument overrides it.
-
-Image layers keep Keras's channels_last interface. Inside a Sequential model, a tensor
-that reaches a channels_last image layer is transposed to NCHW once, stays NCHW through
-the following image layers (their ``_call_nchw``), and goes back to NHWC only where a layer
-needs the Keras layout (Flatten reorders to H, W, C itself).
+"""Layer, the base of every Keras layer and model (a :class:`fastnn.nn.Module`), and the
+Input / InputLayer placeholders. Weights live in fastnn's layouts and show in Keras's
+through get_weights. Layers start in inference mode (as ``layer(x)`` is in Keras);
+``train()``/``eval()`` or ``training=`` switch it. Inside a Sequential, image tensors stay
+NCHW between channels_last image layers (``_layout`` / ``_call_nchw``).
 """
 
 import inspect
@@ -77,6 +70,17 @@ def _class_accepts_training(cls):
 
 class Layer(Module):
     """Base class of Keras layers (``keras.layers.Layer``).
+
+    Weights are Parameters (trainable) or buffers (non-trainable) in fastnn's own layouts
+    (a Dense weight is ``(units, in)``); :meth:`get_weights` shows Keras's layouts. A layer
+    starts in inference mode, so ``layer(x)`` is deterministic as in Keras; ``train()`` /
+    ``eval()`` switch the mode, an explicit ``training=`` overrides it, and layers called
+    inside another layer's call inherit its training flag (Keras's call context).
+
+    Inside a Sequential, a tensor reaching a channels_last image layer is transposed to
+    NCHW once and stays so through the following image layers (their ``_call_nchw``); it
+    goes back to NHWC only where a layer needs the Keras layout (Flatten reorders to
+    H, W, C itself).
 
     Subclasses create their weights in ``build(input_shape)`` (with :meth:`add_weight`) and
     compute in ``call(inputs)`` or ``call(inputs, training=None)``, on channels_last

@@ -1,12 +1,7 @@
 """Keras 3 losses: classes, per-sample functions and ``get``, on fastnn Tensors (autograd
-flows through them). y_true may be a NumPy array or a Tensor; y_pred is a Tensor.
-
-Per-sample values average over the last axis (MSE, MAE, binary cross-entropy, hinge) or
-sum over the classes (categorical cross-entropy); the default reduction
-``'sum_over_batch_size'`` divides the (weighted) sum by the number of per-sample values.
-With ``from_logits=False`` probabilities are clipped to ``[1e-7, 1 - 1e-7]`` as Keras does,
-except when y_pred came out of a softmax/sigmoid activation: then the loss is computed
-from its logits by fastnn's fused, stable kernels, as Keras's TensorFlow backend does.
+flows through them), with Keras's ``sum_over_batch_size`` reduction and 1e-7 probability
+clipping; a softmax/sigmoid output is taken from its logits by fastnn's fused, stable
+kernels, as Keras's TensorFlow backend does.
 """
 
 import numpy as np

@@ -1,18 +1,7 @@
 """Saving and loading Keras models in fastnn's data-only format (:func:`fastnn.save`, never
-a pickle).
-
-Filename rules (fastnn writes neither HDF5 nor Keras's zip archive, so it does not use
-their suffixes): ``save_weights`` / ``load_weights`` take ``*.weights.fnn``;
-``save`` / ``load_model`` take ``*.fnn``. A whole-model file holds::
-
-    {"format": "fastnn.keras.model", "version": 1,
-     "config": JSON text {"class_name": ..., "config": model.get_config()},
-     "weights": [arrays in get_weights() order],
-     "compile": JSON text of the compile settings, or "",
-     "optimizer": {"iterations": int, "slots": {name: [arrays]}} or {}}
-
-A weights file holds the same ``format``/``version`` (``fastnn.keras.weights``) and
-``weights``.
+a pickle): ``save_weights``/``load_weights`` take ``*.weights.fnn``, ``save``/``load_model``
+take ``*.fnn`` (fastnn writes neither HDF5 nor Keras's zip archive, so it does not use
+their ``.weights.h5`` / ``.keras`` suffixes).
 """
 
 import json
@@ -86,6 +75,16 @@ def load_weights(model, filepath, skip_mismatch=False):
 
 
 def save_model(model, filepath, overwrite=True):
+    """Write a whole model. The file (through :func:`fastnn.save`) holds::
+
+        {"format": "fastnn.keras.model", "version": 1,
+         "config": JSON text {"class_name": ..., "config": model.get_config()},
+         "weights": [arrays in get_weights() order],
+         "compile": JSON text of the compile settings, or "",
+         "optimizer": {"iterations": int, "slots": {name: [arrays]}} or {}}
+
+    A weights file holds ``format`` ``fastnn.keras.weights``, ``version`` and ``weights``.
+    """
     path = _path("save", filepath, ".fnn")
     _check_overwrite("save", path, overwrite)
     if not model.built:

@@ -1,10 +1,7 @@
-"""Trainer: compile / fit / evaluate / predict and the *_on_batch methods, with Keras 3's
-semantics (see each method), mixed into :class:`~fastnn.keras.models.Model`.
-
-One training step: forward in training mode, the compiled loss (times loss_weights),
-``backward``, then ``optimizer.apply`` on the trainable weights' gradients. Logs are
-Python floats: ``loss`` is the batch-size-weighted running mean over the epoch, each
-metric its running result; validation adds ``val_``-prefixed entries at epoch end.
+"""Trainer: compile / fit / evaluate / predict and the *_on_batch methods with Keras 3's
+semantics, mixed into :class:`~fastnn.keras.models.Model`. A step: forward in training
+mode, the compiled loss, ``backward``, ``optimizer.apply``; logs are Python floats (the
+loss a batch-size-weighted running mean, metrics their running results).
 """
 
 import warnings
@@ -324,7 +321,8 @@ class Trainer:
             cbs.on_train_end(logs)
         finally:
             self.train(was_training)
-        return self.history
+        object.__setattr__(self, "history", cbs._history)
+        return cbs._history
 
     # ---- evaluate / predict ----
 

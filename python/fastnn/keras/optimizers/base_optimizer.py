@@ -1,13 +1,7 @@
-"""Optimizer: the base of Keras 3's optimizers on fastnn's arrays.
-
-An optimizer is created without variables and binds to them on its first
-:meth:`Optimizer.apply` (or :meth:`Optimizer.build`). Each step: the learning rate is read
-(a float, a schedule of ``iterations``, or a callable), gradients are clipped
-(``clipnorm``, ``clipvalue``, ``global_clipnorm``), weight decay is applied as Keras does
-(``w -= w * weight_decay * learning_rate``, decoupled, before the update), then the
-subclass's update rule runs and ``iterations`` goes up by one. Per-variable state lives in
-``self._slots`` (name -> one array per variable), in the subclass's internal form;
-``_export_slots`` / ``_import_slots`` give Keras's form for saving.
+"""Optimizer: the base of Keras 3's optimizers on fastnn's arrays. Each step reads the
+learning rate (a float, a schedule of ``iterations``, or a callable), clips the gradients,
+applies Keras's decoupled weight decay (``w -= w * weight_decay * lr``), runs the
+subclass's rule and counts the step. State lives in ``_slots`` (one array per variable).
 """
 
 import math
