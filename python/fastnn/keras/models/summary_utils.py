@@ -1,0 +1,73 @@
+"""model.summary(): Keras 3's table (Layer (type) | Output Shape | Param #) drawn with box
+characters, then the parameter totals with their sizes (4 bytes per float32 scalar, in
+B/KB/MB/GB of 1024)."""
+
+from ..layers.layer import shape_str
+
+__all__ = ["print_summary", "readable_memory_size"]
+
+
+def readable_memory_size(nbytes):
+    """``'198.79 KB'``: the size in the largest unit (B, KB, MB, GB, TB, PB; steps of 1024)
+    that keeps the number at 1 or more, two decimals."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if nbytes / 1024 < 1:
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.2f} PB"
+
+
+def _row(layer):
+    name = f"{layer.name} ({type(layer).__name__})"
+    try:
+        shape = shape_str(layer.output_shape)
+    except AttributeError:
+        shape = "?"
+    params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+    return name, shape, params
+
+
+def _nbytes(weights):
+    return sum(w.numel() * w.element_size() for w in weights)
+
+
+def print_summary(model, line_length=None, print_fn=None):
+    print_fn = print_fn or print
+    rows = [_row(layer) for layer in model.layers]
+    headers = ("Layer (type)", "Output Shape", "Param #")
+    widths = [max([31, len(headers[0])] + [len(r[0]) for r in rows]),
+              max([22, len(headers[1])] + [len(r[1]) for r in rows]),
+              max([13, len(headers[2])] + [len(r[2]) for r in rows])]
+    if line_length and line_length > sum(widths) + 10:
+        widths[0] += line_length - (sum(widths) + 10)
+
+    def line(left, mid, right, fill):
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    def cells(values, edge):
+        a, b, c = values
+        return f"{edge} {a.ljust(widths[0])} {edge} {b.ljust(widths[1])} {edge} {c.rjust(widths[2])} {edge}"
+
+    lines = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━"), cells(headers, "┃"), line("┡", "╇", "┩", "━")]
+    for k, r in enumerate(rows):
+        lines.append(cells(r, "│"))
+        lines.append(line("├", "┼", "┤", "─") if k < len(rows) - 1 else line("└", "┴", "┘", "─"))
+    if not rows:
+        lines.append(line("└", "┴", "┘", "─"))
+    built = all(layer.built for layer in model.layers)
+    trainable = model.trainable_weights if built else []
+    frozen = model.non_trainable_weights if built else []
+    total_n = sum(w.numel() for w in trainable) + sum(w.numel() for w in frozen)
+    lines.append(f" Total params: {total_n:,} ({readable_memory_size(_nbytes(trainable) + _nbytes(frozen))})")
+    lines.append(f" Trainable params: {sum(w.numel() for w in trainable):,} "
+                 f"({readable_memory_size(_nbytes(trainable))})")
+    lines.append(f" Non-trainable params: {sum(w.numel() for w in frozen):,} "
+                 f"({readable_memory_size(_nbytes(frozen))})")
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and optimizer.built:
+        slots = [a for arrays in optimizer._slots.values() for a in arrays]
+        n = sum(a.size for a in slots) + 1
+        nbytes = sum(a.nbytes for a in slots) + 8
+        lines.append(f" Optimizer params: {n:,} ({readable_memory_size(nbytes)})")
+    for text in lines:
+        print_fn(text)
