@@ -234,3 +234,27 @@ def test_multiple_outputs_and_non_differentiable_output(rng):
     expected = np.zeros((3, 4))
     expected[np.arange(3), np.argmax(x.data, 1)] = g
     np.testing.assert_array_equal(x.grad.data, expected)
+
+
+@pytest.mark.parametrize("layer", ["linear", "conv2d", "batch_norm"])
+def test_leaf_gradients_are_independent_writeable_arrays(rng, layer):
+    # Kernel-backed Functions hand their new arrays to the leaves without a copy; each
+    # .grad must still be its own memory, apart from the upstream gradient and the others.
+    import fastnn.nn as nn
+    module, shape = {"linear": (nn.Linear(5, 3), (4, 5)), "conv2d": (nn.Conv2d(2, 3, 3), (2, 2, 5, 5)),
+                     "batch_norm": (nn.BatchNorm1d(5), (4, 5))}[layer]
+    x = fastnn.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+    out = module(x)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(fastnn.from_numpy(g))
+    grads = [x.grad.data] + [p.grad.data for p in module.parameters()]
+    for i, a in enumerate(grads):
+        assert a.flags.writeable and a.flags.c_contiguous and not np.shares_memory(a, g)
+        for b in grads[i + 1:]:
+            assert not np.shares_memory(a, b)
+    before = [a.copy() for a in grads]
+    module.weight.grad.data *= 2  # in place, as clip_grad_norm_ does
+    for a, b in zip(grads[2:] + grads[:1], before[2:] + before[:1]):
+        np.testing.assert_array_equal(a, b)
+    module(x).backward(fastnn.from_numpy(g))  # a second backward accumulates
+    np.testing.assert_allclose(module.weight.grad.data, 3 * before[1], rtol=1e-6, atol=1e-6)

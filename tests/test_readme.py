@@ -17,4 +17,7 @@ def test_readme_python_examples_run(set_threads, capsys, tmp_path, monkeypatch):
     assert "fastnn" in capsys.readouterr().out  # show_config printed
     assert namespace["gw"].shape == namespace["w"].shape
     assert namespace["loss"].item() > 0 and len(list(namespace["model"].parameters())) == 4
+    # The Keras-style and PyTorch-style examples train on the shipped sample.
+    assert len(namespace["history"].history["val_accuracy"]) == 3
+    assert (namespace["predicted"].numpy() == namespace["y_test"]).mean() > 0.7
     assert fastnn.get_num_threads() == 1  # the example's last setting; the fixture restores it

@@ -156,6 +156,12 @@ class Function:
     # entering np.errstate, a large share of a small op.
     numpy_arithmetic = True
 
+    # Whether backward returns, for each input, a new array that nothing else refers to
+    # (kernel outputs, never the upstream gradient or a view of it). A leaf's first
+    # gradient then becomes its ``.grad`` as it is, instead of a copy: for a large weight
+    # that copy costs as much as a small layer's whole backward.
+    fresh_grads = False
+
     @staticmethod
     def forward(ctx, *args, **kwargs):
         raise NotImplementedError
@@ -252,12 +258,13 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
     def add(acc, g):
         return g if acc is None else acc + g
 
-    def to_leaf(t, g):
+    def to_leaf(t, g, fresh=False):
         if captured is not None:
             if id(t) in captured:
                 captured[id(t)] = add(captured[id(t)], g)
         elif t.grad is None:
-            t.grad = Tensor(np.array(g, dtype=t.dtype, copy=True))  # own copy: g may be shared
+            # An own copy unless g is known to be referenced nowhere else.
+            t.grad = Tensor(g if fresh else np.array(g, dtype=t.dtype, copy=True))
         else:
             t.grad = Tensor(t.grad.data + g)
 
@@ -303,7 +310,7 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
             g = _check_grad(g, t.shape, t.dtype, "function {} returned an invalid gradient at index {}",
                             node._name(), i)
             if t.grad_fn is None:
-                to_leaf(t, g)
+                to_leaf(t, g, node._fn.fresh_grads)
             else:
                 slot = pending.setdefault(id(t.grad_fn), [None] * len(t.grad_fn._outputs))
                 slot[t._output_nr] = add(slot[t._output_nr], g)

@@ -478,6 +478,7 @@ LogSoftmax = _kernel_activation("log_softmax", "output")
 
 class Linear(Function):
     numpy_arithmetic = False  # all in the compiled kernels
+    fresh_grads = True  # the kernel's new, distinct dx, dweight, dbias
 
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -492,6 +493,7 @@ class Linear(Function):
 
 class Conv2d(Function):
     numpy_arithmetic = False  # all in the compiled kernels
+    fresh_grads = True  # the kernel's new, distinct dx, dweight, dbias
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
@@ -554,6 +556,7 @@ class BatchNorm(Function):
     arrays, or None) in place. No gradient flows to the running statistics."""
 
     numpy_arithmetic = False  # all in the compiled kernels
+    fresh_grads = True  # the kernel's new, distinct dx, dweight, dbias
 
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
