@@ -551,6 +551,30 @@ def test_callbacks_from_fastnn_keras_work_with_real_models(rng, tmp_path, capsys
     assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss:" in out and "accuracy:" in out
 
 
+def test_early_stopping_restores_the_best_weights_of_a_real_fit(rng):
+    # The learning rate jumps after two epochs so the validation loss gets worse; training
+    # stops after `patience` bad epochs with the weights of the best epoch back in place.
+    cb = keras.callbacks
+    keras.utils.set_random_seed(1)
+    model = mlp()
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.05), loss="sparse_categorical_crossentropy")
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
+    snapshots = {}
+    keep = cb.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.update(
+        {epoch: (logs["val_loss"], model.get_weights())}))
+    jump = cb.LearningRateScheduler(lambda epoch, lr: 0.05 if epoch < 2 else 50.0)
+    stop = cb.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    h = model.fit(x, y, batch_size=16, epochs=20, validation_split=0.25, verbose=0, callbacks=[keep, jump, stop])
+    assert len(h.epoch) < 20 and stop.stopped_epoch == h.epoch[-1]
+    losses = {e: v for e, (v, _) in snapshots.items()}
+    best = min(losses, key=losses.get)
+    assert best == stop.best_epoch and losses[h.epoch[-1]] > losses[best]
+    for restored, saved in zip(model.get_weights(), snapshots[best][1]):
+        np.testing.assert_array_equal(restored, saved)
+    assert model.evaluate(x[48:], y[48:], verbose=0) == pytest.approx(losses[best], rel=1e-5)
+
+
 def test_history_plot(rng, tmp_path):
     pytest.importorskip("matplotlib", reason="matplotlib (optional extra) is not installed")
     model = mlp()
