@@ -569,6 +569,8 @@ def _squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
 
 
 def _check_broadcast(fn, a, b, a_shape, b_shape):
+    if a.shape == b.shape:
+        return  # the usual case, without np.broadcast_shapes's cost
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -626,7 +628,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
     reshape_matches = yt.ndim == yp.ndim and yt.ndim > 0 and yt.shape[-1] == 1
     if reshape_matches:
         yt = yt[..., 0]
-    pred = np.argmax(yp, axis=-1)
+    pred = yp.argmax(axis=-1)
     _check_broadcast("sparse_categorical_accuracy", yt, pred, true_shape, yp.shape)
     matches = (yt == pred).astype(np.float32)
     if reshape_matches:
