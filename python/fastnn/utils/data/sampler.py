@@ -71,6 +71,9 @@ class SequentialSampler(Sampler):
     def __iter__(self):
         return iter(range(len(self.data_source)))
 
+    def _index_array(self):
+        return np.arange(len(self.data_source))
+
     def __len__(self):
         return len(self.data_source)
 
@@ -110,15 +113,19 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
+        return iter(self._index_array().tolist())
+
+    def _index_array(self):
+        """This pass's indices as one int64 array (BatchSampler slices it directly)."""
         n = len(self.data_source)
         rng = _pass_generator(self.generator)
         if self.replacement:
-            return iter(rng.integers(0, n, self.num_samples).tolist())
+            return rng.integers(0, n, self.num_samples)
         full, rest = divmod(self.num_samples, n)
         parts = [rng.permutation(n) for _ in range(full)]
         if rest:
             parts.append(rng.permutation(n)[:rest])
-        return iter(np.concatenate(parts).tolist() if parts else [])
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
 
     def __len__(self):
         return self.num_samples
@@ -173,6 +180,14 @@ class BatchSampler(Sampler):
         self.drop_last = drop_last
 
     def __iter__(self):
+        if type(self.sampler) in (RandomSampler, SequentialSampler):
+            # fastnn's own samplers hand over the whole pass at once: batches are slices of
+            # it (lists of Python ints, as element by element), far cheaper per batch.
+            indices = self.sampler._index_array()
+            stop = len(indices) - len(indices) % self.batch_size if self.drop_last else len(indices)
+            for start in range(0, stop, self.batch_size):
+                yield indices[start:start + self.batch_size].tolist()
+            return
         batch = []
         for index in self.sampler:
             batch.append(index)
