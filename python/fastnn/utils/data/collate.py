@@ -54,6 +54,19 @@ def _is_numpy_text(array):
     return array.dtype.kind in "SaUO"
 
 
+def _mapping_like(template, values):
+    """`values` (a dict) as a mapping of template's type, as PyTorch rebuilds them: a copy of
+    a mutable mapping updated with the values, else the type built from them, else the dict."""
+    if isinstance(template, collections.abc.MutableMapping):
+        clone = copy.copy(template)
+        clone.update(values)
+        return clone
+    try:
+        return type(template)(values)
+    except TypeError:
+        return values
+
+
 def default_convert(data):
     """NumPy arrays (not of strings or objects) become Tensors, recursively inside mappings,
     namedtuples, tuples and lists; everything else is returned unchanged.
@@ -69,15 +82,7 @@ def default_convert(data):
     if isinstance(data, np.generic) and not isinstance(data, (np.str_, np.bytes_)):
         return Tensor(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
-        converted = {key: default_convert(value) for key, value in data.items()}
-        if isinstance(data, collections.abc.MutableMapping):
-            clone = copy.copy(data)
-            clone.update(converted)
-            return clone
-        try:
-            return type(data)(converted)
-        except TypeError:
-            return converted
+        return _mapping_like(data, {key: default_convert(value) for key, value in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
@@ -144,15 +149,7 @@ def default_collate(batch):
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
-        collated = {key: default_collate([d[key] for d in batch]) for key in elem}
-        if isinstance(elem, collections.abc.MutableMapping):
-            clone = copy.copy(elem)
-            clone.update(collated)
-            return clone
-        try:
-            return type(elem)(collated)
-        except TypeError:
-            return collated
+        return _mapping_like(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):
         return type(elem)(*(default_collate(samples) for samples in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
