@@ -175,6 +175,24 @@ def test_summary_text_and_counts():
     assert model.evaluate(np.zeros((2, 28, 28, 1), np.float32), np.zeros((2, 10), np.float32), verbose=0) >= 0
 
 
+@pytest.mark.parametrize("optimizer, slots", [("adam", 2), ("sgd", 0), (optimizers.SGD(momentum=0.9), 1)])
+def test_summary_counts_the_optimizer_variables_once_built(optimizer, slots):
+    # Keras 3: the iteration count, the learning rate and one array per slot and weight,
+    # added into the total (Dense(3) on 2 inputs with Adam: 9 + 20 = 29).
+    model = keras.Sequential([keras.Input((2,)), layers.Dense(3)])
+    model.compile(optimizer=optimizer, loss="mse")
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert " Total params: 9 (36.00 B)" in lines and not any("Optimizer params" in t for t in lines)
+    model.fit(np.ones((4, 2), np.float32), np.ones((4, 3), np.float32), verbose=0)
+    lines = []
+    model.summary(print_fn=lines.append)
+    opt = 2 + 9 * slots
+    assert f" Optimizer params: {opt} ({12 + 36 * slots:.2f} B)" in lines
+    assert f" Total params: {9 + opt} ({36 + 12 + 36 * slots:.2f} B)" in lines
+    assert sum(v.size for v in model.optimizer.variables) == opt
+
+
 def test_weights_in_keras_order_and_module_view(rng):
     model = keras.Sequential([keras.Input((8, 8, 2)), layers.Conv2D(4, 3), layers.BatchNormalization(),
                               layers.Flatten(), layers.Dense(5)])

@@ -57,17 +57,20 @@ def print_summary(model, line_length=None, print_fn=None):
     built = all(layer.built for layer in model.layers)
     trainable = model.trainable_weights if built else []
     frozen = model.non_trainable_weights if built else []
-    total_n = sum(w.numel() for w in trainable) + sum(w.numel() for w in frozen)
-    lines.append(f" Total params: {total_n:,} ({readable_memory_size(_nbytes(trainable) + _nbytes(frozen))})")
+    # As Keras 3: the total counts the optimizer's variables too (its iteration count, its
+    # learning rate unless that is a schedule, its state), once it has built them.
+    optimizer = getattr(model, "optimizer", None)
+    opt_vars = optimizer.variables if optimizer is not None and optimizer.built else None
+    opt_n = sum(a.size for a in opt_vars) if opt_vars is not None else 0
+    opt_bytes = sum(a.nbytes for a in opt_vars) if opt_vars is not None else 0
+    total_n = sum(w.numel() for w in trainable) + sum(w.numel() for w in frozen) + opt_n
+    lines.append(f" Total params: {total_n:,} "
+                 f"({readable_memory_size(_nbytes(trainable) + _nbytes(frozen) + opt_bytes)})")
     lines.append(f" Trainable params: {sum(w.numel() for w in trainable):,} "
                  f"({readable_memory_size(_nbytes(trainable))})")
     lines.append(f" Non-trainable params: {sum(w.numel() for w in frozen):,} "
                  f"({readable_memory_size(_nbytes(frozen))})")
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and optimizer.built:
-        slots = [a for arrays in optimizer._slots.values() for a in arrays]
-        n = sum(a.size for a in slots) + 1
-        nbytes = sum(a.nbytes for a in slots) + 8
-        lines.append(f" Optimizer params: {n:,} ({readable_memory_size(nbytes)})")
+    if opt_vars is not None:
+        lines.append(f" Optimizer params: {opt_n:,} ({readable_memory_size(opt_bytes)})")
     for text in lines:
         print_fn(text)

@@ -117,9 +117,14 @@ class Optimizer:
 
     @property
     def variables(self):
-        """The iteration count and the state arrays (Keras's form), as NumPy arrays."""
+        """Keras's list, as NumPy arrays: the iteration count (int64), the learning rate
+        (float32; not when it is a LearningRateSchedule, which is no variable), then the
+        state arrays."""
         slots = self._export_slots()
-        return [np.asarray(self.iterations, np.int64)] + [a for name in sorted(slots) for a in slots[name]]
+        head = [np.asarray(self.iterations, np.int64)]
+        if not isinstance(self._learning_rate, LearningRateSchedule):
+            head.append(np.asarray(self.learning_rate, np.float32))
+        return head + [a for name in sorted(slots) for a in slots[name]]
 
     def _export_slots(self):
         return {name: [a.copy() for a in arrays] for name, arrays in self._slots.items()}
