@@ -258,3 +258,72 @@ def test_leaf_gradients_are_independent_writeable_arrays(rng, layer):
         np.testing.assert_array_equal(a, b)
     module(x).backward(fastnn.from_numpy(g))  # a second backward accumulates
     np.testing.assert_allclose(module.weight.grad.data, 3 * before[1], rtol=1e-6, atol=1e-6)
+
+
+def _modified_in_place():
+    return pytest.raises(RuntimeError, match="modified by an inplace operation")
+
+
+def test_version_counter_catches_saved_arrays_changed_in_place(rng):
+    # PyTorch's rule: an array saved for backward and then written in place makes backward
+    # fail instead of silently using the new values.
+    w = leaf(rng, 3)
+    x = fastnn.tensor(rng.standard_normal(3))
+    y = (x * w).sum()
+    assert x._version == 0
+    with fastnn.no_grad():
+        x.add_(1.0)
+    assert x._version == 1
+    with _modified_in_place():
+        y.backward()
+
+    # through a view (basic indexing shares the array and its version counter) ...
+    x = fastnn.tensor(rng.standard_normal((2, 3)))
+    y = (x * leaf(rng, 2, 3)).sum()
+    row = x[0]
+    row.zero_()
+    assert x._version == row._version == 1
+    with _modified_in_place():
+        y.backward()
+
+    # ... through detach(), through indexed assignment, and on a saved output (sigmoid's)
+    x = leaf(rng, 4)
+    s = x.sigmoid()
+    s.detach().mul_(2.0)
+    with _modified_in_place():
+        s.sum().backward()
+    x = fastnn.tensor(rng.standard_normal(4))
+    y = (x * leaf(rng, 4)).sum()
+    x[1] = 0.0
+    with _modified_in_place():
+        y.backward()
+
+
+def test_optimizer_step_makes_a_retained_graph_stale(rng):
+    import fastnn.nn as nn
+
+    layer = nn.Linear(3, 2)
+    opt = fastnn.optim.SGD(layer.parameters(), lr=0.1)
+    loss = layer(fastnn.tensor(rng.standard_normal((4, 3)).astype(np.float32))).sum()
+    loss.backward(retain_graph=True)
+    loss.backward(retain_graph=True)  # nothing changed: fine
+    opt.step()
+    assert layer.weight._version == 1
+    with _modified_in_place():
+        loss.backward()
+
+
+def test_writes_nothing_saved_are_fine(rng):
+    # In-place writes to arrays no node saved, and recorded in-place ops (which give the
+    # tensor a new array), leave backward correct and allowed.
+    x = leaf(rng, 3)
+    y = x * 2.0  # Mul saves x and the scalar, not y
+    with fastnn.no_grad():
+        y.add_(1.0)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.full(3, 2.0))
+    x = leaf(rng, 3)
+    h = x.exp()
+    h.mul_(3.0)  # recorded: exp's saved output keeps its old values
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.data, 3 * np.exp(x.data), rtol=1e-12)

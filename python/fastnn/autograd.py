@@ -105,6 +105,7 @@ class Node:
     _non_differentiable = ()
     _saved = ()
     _retained = None  # output index -> weakref to a non-leaf Tensor that retains grad
+    _versions = ()  # (version box, version, array) of each saved array backed by a Tensor
 
     def __init__(self, fn, needs_input_grad):
         self._fn = fn
@@ -175,11 +176,12 @@ class Function:
         # This runs for every operation, so it is written for few bytecodes: one pass over
         # the arguments, and the tuple-of-outputs handling only when there are several.
         Tensor = _tensor_class or _tensor()
-        needs, raw = [], []
+        needs, raw, tensors = [], [], []
         for a in args:
             if isinstance(a, Tensor):
                 needs.append(a._requires_grad)
                 raw.append(a.data)
+                tensors.append(a)
             else:
                 needs.append(False)
                 raw.append(a)
@@ -193,18 +195,56 @@ class Function:
             out = cls.forward(ctx, *raw, **kwargs)
         if type(out) is not tuple:
             if not record:
-                return Tensor(out)
+                return _share_version(Tensor(out), tensors)
             ctx._inputs = tuple([a if n else None for a, n in zip(args, needs)])
             ctx._outputs = ((out.shape, out.dtype),)
             if ctx._non_differentiable and any(out is nd for nd in ctx._non_differentiable):
-                return Tensor(out)
-            return Tensor._from_op(out, ctx, 0)
+                result = _share_version(Tensor(out), tensors)
+            else:
+                result = _share_version(Tensor._from_op(out, ctx, 0), tensors)
+            if ctx._saved:
+                tensors.append(result)
+                _record_versions(ctx, tensors)
+            return result
         if not record:
-            return tuple([Tensor(o) for o in out])
+            return tuple([_share_version(Tensor(o), tensors) for o in out])
         ctx._inputs = tuple([a if n else None for a, n in zip(args, needs)])
         ctx._outputs = tuple([(o.shape, o.dtype) for o in out])
-        return tuple([Tensor(o) if any(o is nd for nd in ctx._non_differentiable) else Tensor._from_op(o, ctx, i)
-                      for i, o in enumerate(out)])
+        result = tuple([_share_version(Tensor(o) if any(o is nd for nd in ctx._non_differentiable)
+                                       else Tensor._from_op(o, ctx, i), tensors)
+                        for i, o in enumerate(out)])
+        if ctx._saved:
+            _record_versions(ctx, tensors + list(result))
+        return result
+
+
+def _share_version(result, tensors):
+    """result, given the version counter of the argument whose array its array is a view of
+    (NumPy views name the owning array as their base), so that in-place writes through
+    either are seen by both, as in PyTorch."""
+    base = result.data.base
+    if type(base) is np.ndarray:  # (kernel outputs have a capsule or no base)
+        for t in tensors:
+            if base is t.data or base is t.data.base:
+                result._vbox = t._version_box()
+                break
+    return result
+
+
+def _record_versions(ctx, tensors):
+    """Note, for each array ctx saved that is one of `tensors`' arrays (the arguments and
+    outputs), its version counter and current version, which backward checks."""
+    checks = []
+    for a in ctx._saved:
+        for t in tensors:
+            if t.data is a:
+                box = t._vbox
+                if box is None:
+                    box = t._vbox = [0]
+                checks.append((box, box[0], a))
+                break
+    if checks:
+        ctx._versions = checks
 
 
 def _topological_order(roots):
@@ -282,6 +322,11 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
             continue  # reachable, but no gradient flows through it
         if node._saved is None:
             raise RuntimeError(_FREED)
+        for box, version, a in node._versions:
+            if box[0] != version:
+                raise RuntimeError(f"one of the variables needed for gradient computation has been modified by an "
+                                   f"inplace operation: [{a.dtype} tensor of shape {list(a.shape)}], saved by "
+                                   f"{node._name()}, is at version {box[0]}; expected version {version} instead.")
         for nr, tid in captured_nonleaf.get(id(node), ()):
             captured[tid] = add(captured[tid], grads[nr])
         if node._retained:

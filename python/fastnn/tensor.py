@@ -142,6 +142,12 @@ class Tensor:
 
     __array_ufunc__ = None  # NumPy defers to Tensor's reflected operators (ndarray + Tensor)
 
+    # The version counter, as in PyTorch: a one-element list shared by the tensors that are
+    # views of one array, raised by every in-place write. A node that saved an array for
+    # backward keeps the box and the version it saw, and backward refuses a changed one
+    # instead of computing with overwritten values. Created on first need.
+    _vbox = None
+
     def __init__(self, data, requires_grad=False):
         self.data = data if isinstance(data, np.ndarray) else _to_array(data, None)
         self.grad = None
@@ -192,8 +198,27 @@ class Tensor:
         _backward([self], [gradient], retain_graph)
 
     def detach(self):
-        """A new leaf sharing this tensor's data, not requiring grad."""
-        return Tensor(self.data)
+        """A new leaf sharing this tensor's data (and version counter), not requiring grad."""
+        t = Tensor(self.data)
+        t._vbox = self._version_box()
+        return t
+
+    @property
+    def _version(self):
+        """How many in-place writes this tensor's array (or a view of it) has had."""
+        return self._vbox[0] if self._vbox is not None else 0
+
+    def _version_box(self):
+        box = self._vbox
+        if box is None:
+            box = self._vbox = [0]
+        return box
+
+    def _bump_version(self):
+        if self._vbox is None:
+            self._vbox = [1]
+        else:
+            self._vbox[0] += 1
 
     def detach_(self):
         self.grad_fn, self._requires_grad = None, False
@@ -474,6 +499,7 @@ class Tensor:
             if not np.can_cast(result.dtype, self.dtype, "same_kind"):
                 raise RuntimeError(f"result type {result.dtype} can't be cast to the desired output type {self.dtype}")
             self.data[...] = result.data
+            self._bump_version()
             return self
         if self.is_leaf and self.requires_grad:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -483,11 +509,15 @@ class Tensor:
         # The node that computed result refers to self as an input; it must keep seeing
         # self's old value and node, so it gets a stand-in holding them.
         old = Tensor(self.data)
-        old.grad_fn, old._output_nr, old._requires_grad = self.grad_fn, self._output_nr, self._requires_grad
+        old.grad_fn, old._output_nr, old._requires_grad, old._vbox = \
+            self.grad_fn, self._output_nr, self._requires_grad, self._vbox
         node = result.grad_fn
         node._inputs = tuple(old if t is self else t for t in node._inputs)
-        self.data, self.grad_fn, self._output_nr, self._requires_grad = \
-            result.data, node, result._output_nr, True
+        # self takes over result's array, a new one: arrays saved from self's old value stay
+        # intact (so, unlike a write into memory, this leaves the version as it is) and
+        # self no longer shares a version counter with views of the old array.
+        self.data, self.grad_fn, self._output_nr, self._requires_grad, self._vbox = \
+            result.data, node, result._output_nr, True, result._vbox
         return self
 
     def _recording(self, *others):
@@ -532,6 +562,7 @@ class Tensor:
             raise RuntimeError("[fill] in-place filling of a tensor in a recorded graph is not supported; "
                                "use it under no_grad")
         self.data[...] = values
+        self._bump_version()
         return self
 
     def zero_(self):
@@ -553,6 +584,7 @@ class Tensor:
         if self._recording(value):
             raise RuntimeError("[__setitem__] indexed assignment is not differentiable; use it under no_grad")
         self.data[_raw_index(index)] = value.data if isinstance(value, Tensor) else value
+        self._bump_version()
 
     # ---- reductions ----
 

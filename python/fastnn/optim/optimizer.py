@@ -155,6 +155,8 @@ class Optimizer:
                 continue
             grads = [p.grad.data for p in params]
             self._update(group, params, grads, self._group_states(i, params, group))
+            for p in params:
+                p._bump_version()  # updated in place: a graph that saved them is stale now
         return loss
 
     def _group_states(self, i, params, group):

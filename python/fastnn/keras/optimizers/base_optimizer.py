@@ -177,6 +177,9 @@ class Optimizer:
             arrays.append(a if a.dtype == v.dtype else a.astype(v.dtype))
         if params:
             self._step(idx, params, arrays)
+            for v, g in zip(trainable_variables, grads):
+                if g is not None and hasattr(v, "_bump_version"):
+                    v._bump_version()  # updated in place: a graph that saved it is stale now
         return self.iterations
 
     def _step(self, idx, params, grads):
