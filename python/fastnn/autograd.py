@@ -250,6 +250,8 @@ def _record_versions(ctx, tensors):
 def _topological_order(roots):
     """Nodes reachable from roots, every node before the nodes it feeds (inputs last).
     An explicit stack replaces recursion, so graph depth is limited only by memory."""
+    if len(roots) == 1 and roots[0] is not None and all(t is None or t.grad_fn is None for t in roots[0]._inputs):
+        return roots  # one node fed by leaves only (a layer's own backward): nothing to sort
     order, visited = [], set()
     for root in roots:
         if root is None or id(root) in visited:
@@ -283,11 +285,27 @@ def _check_grad(g, shape, dtype, where, *where_args):
     return g if g.dtype == dtype else g.astype(dtype)
 
 
+def _add(acc, g):
+    return g if acc is None else acc + g
+
+
+def _to_leaf(t, g, captured, fresh=False):
+    """Accumulate g into leaf t's ``.grad``, or into ``captured[id(t)]`` when capturing."""
+    if captured is not None:
+        if id(t) in captured:
+            captured[id(t)] = _add(captured[id(t)], g)
+    elif t.grad is None:
+        # An own copy unless g is known to be referenced nowhere else.
+        t.grad = _tensor_class(g if fresh else np.array(g, dtype=t.dtype, copy=True))
+    else:
+        t.grad = _tensor_class(t.grad.data + g)
+
+
 def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
     """Propagate grad_tensors (arrays) back from tensors. Leaf gradients accumulate into
     ``.grad``; or, when ``capture`` (a list of Tensors) is given, are returned instead, one
     array or None per captured Tensor, and no ``.grad`` is touched."""
-    Tensor = _tensor()
+    _tensor()  # (makes sure _tensor_class is set)
     captured = {id(t): None for t in capture} if capture is not None else None
     captured_nonleaf = {}
     if capture is not None:
@@ -295,26 +313,13 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
             if t.grad_fn is not None:
                 captured_nonleaf.setdefault(id(t.grad_fn), []).append((t._output_nr, id(t)))
 
-    def add(acc, g):
-        return g if acc is None else acc + g
-
-    def to_leaf(t, g, fresh=False):
-        if captured is not None:
-            if id(t) in captured:
-                captured[id(t)] = add(captured[id(t)], g)
-        elif t.grad is None:
-            # An own copy unless g is known to be referenced nowhere else.
-            t.grad = Tensor(g if fresh else np.array(g, dtype=t.dtype, copy=True))
-        else:
-            t.grad = Tensor(t.grad.data + g)
-
     pending = {}  # node id -> list of per-output gradients
     for t, g in zip(tensors, grad_tensors):
         if t.grad_fn is None:
-            to_leaf(t, g)
+            _to_leaf(t, g, captured)
         else:
             grads = pending.setdefault(id(t.grad_fn), [None] * len(t.grad_fn._outputs))
-            grads[t._output_nr] = add(grads[t._output_nr], g)
+            grads[t._output_nr] = _add(grads[t._output_nr], g)
 
     for node in _topological_order([t.grad_fn for t in tensors]):
         grads = pending.pop(id(node), None)
@@ -328,13 +333,13 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
                                    f"inplace operation: [{a.dtype} tensor of shape {list(a.shape)}], saved by "
                                    f"{node._name()}, is at version {box[0]}; expected version {version} instead.")
         for nr, tid in captured_nonleaf.get(id(node), ()):
-            captured[tid] = add(captured[tid], grads[nr])
+            captured[tid] = _add(captured[tid], grads[nr])
         if node._retained:
             for nr, ref in node._retained.items():
                 t = ref()
                 if t is not None and grads[nr] is not None:
-                    t.grad = (Tensor(np.array(grads[nr], copy=True)) if t.grad is None
-                              else Tensor(t.grad.data + grads[nr]))
+                    t.grad = (_tensor_class(np.array(grads[nr], copy=True)) if t.grad is None
+                              else _tensor_class(t.grad.data + grads[nr]))
         if len(grads) > 1 or grads[0] is None:  # (`None in grads` would compare arrays)
             grads = [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, node._outputs)]
         if node._fn.numpy_arithmetic:
@@ -355,10 +360,10 @@ def _run_backward(tensors, grad_tensors, retain_graph, capture=None):
             g = _check_grad(g, t.shape, t.dtype, "function {} returned an invalid gradient at index {}",
                             node._name(), i)
             if t.grad_fn is None:
-                to_leaf(t, g, node._fn.fresh_grads)
+                _to_leaf(t, g, captured, node._fn.fresh_grads)
             else:
                 slot = pending.setdefault(id(t.grad_fn), [None] * len(t.grad_fn._outputs))
-                slot[t._output_nr] = add(slot[t._output_nr], g)
+                slot[t._output_nr] = _add(slot[t._output_nr], g)
     if captured is not None:
         return [captured[id(t)] for t in capture]
     return None

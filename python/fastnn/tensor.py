@@ -13,7 +13,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import ops
-from .autograd import backward as _backward, is_grad_enabled
+from .autograd import _root_grads, _run_backward, is_grad_enabled
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -195,7 +195,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate the gradient of this tensor into the leaves' ``.grad`` (see
         :func:`fastnn.autograd.backward`)."""
-        _backward([self], [gradient], retain_graph)
+        _run_backward([self], _root_grads([self], [gradient]), retain_graph)
 
     def detach(self):
         """A new leaf sharing this tensor's data (and version counter), not requiring grad."""
