@@ -1,9 +1,12 @@
 """Helpers shared by the layer modules: parameter allocation with PyTorch's device/dtype
-arguments, and int-or-pair parsing."""
+arguments, PyTorch's default initialisation of a weight and bias, and int-or-pair parsing."""
+
+import math
 
 import numpy as np
 
 from ..tensor import float32
+from . import init
 
 
 def factory_dtype(device, dtype, layer):
@@ -18,3 +21,13 @@ def factory_dtype(device, dtype, layer):
 
 def pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def reset_weight_and_bias(weight, bias):
+    """PyTorch's default for Linear and ConvNd: kaiming_uniform_(weight, a=sqrt(5)), then
+    the bias uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)] (zero when fan_in is 0)."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(bias, -bound, bound)

@@ -1,12 +1,10 @@
 """Conv2d."""
 
-import math
 
 import numpy as np
 
 from .. import functional as F
-from . import init
-from ._util import factory_dtype, pair
+from ._util import factory_dtype, pair, reset_weight_and_bias
 from .module import Module
 from .parameter import Parameter
 
@@ -72,12 +70,7 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input):
         if input.ndim not in (3, 4):

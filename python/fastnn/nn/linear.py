@@ -1,12 +1,10 @@
 """Identity and Linear."""
 
-import math
 
 import numpy as np
 
 from .. import functional as F
-from . import init
-from ._util import factory_dtype
+from ._util import factory_dtype, reset_weight_and_bias
 from .module import Module
 from .parameter import Parameter
 
@@ -53,11 +51,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
