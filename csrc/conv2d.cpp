@@ -10,7 +10,10 @@
 #include <memory>
 #include <new>
 #include <stdexcept>
+#include <type_traits>
 
+#include "conv2d_winograd.h"
+#include "cpu.h"
 #include "gemm/gemm.h"
 #include "parallel.h"
 
@@ -93,17 +96,6 @@ private:
     }
     Block& buf_;
 };
-
-// Short runs (the padding columns of each row of im2col and col2im: thousands per image) are
-// stored inline; a memset call costs more than the stores.
-template <typename T>
-void zero(T* p, int64_t n) {
-    if (n > 16) {
-        std::memset(p, 0, size_t(n) * sizeof(T));
-    } else {
-        for (int64_t i = 0; i < n; ++i) p[i] = T(0);
-    }
-}
 
 // Rows of the column matrix (or channels) per parallel chunk: about 16K elements of work.
 int64_t grain_for(int64_t per_item) { return std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(1, per_item)); }
@@ -315,51 +307,17 @@ int64_t winograd_batch_rows(int64_t Cin, int64_t Cout, int64_t TW, int64_t elem_
     return std::max<int64_t>(1, kWinogradBatchBytes / std::max<int64_t>(1, 16 * (Cin + Cout) * TW * elem_size));
 }
 
-// v[xi * P + t] = (B^T d B)[xi] for the raw tiles d[r][j] = D[(4r + j) * TB + t], t < tiles.
-// Restrict-qualified: with 16 loads and 16 stores per element the compiler gives up on
-// checking overlap at run time and would not vectorize.
+// The batch runner of the active CPU code path: the AVX2 build of conv2d_winograd.h on the
+// avx2 and avx512 paths, this file's baseline build otherwise.
 template <typename T>
-void winograd_input_tiles(T* __restrict v, int64_t P, const T* __restrict D, int64_t TB, int64_t tiles) {
-    for (int64_t t = 0; t < tiles; ++t) {
-        T e[4][4];  // B^T d
-        for (int j = 0; j < 4; ++j) {
-            const T x0 = D[j * TB + t], x1 = D[(4 + j) * TB + t], x2 = D[(8 + j) * TB + t], x3 = D[(12 + j) * TB + t];
-            e[0][j] = x0 - x2;
-            e[1][j] = x1 + x2;
-            e[2][j] = x2 - x1;
-            e[3][j] = x1 - x3;
-        }
-        for (int i = 0; i < 4; ++i) {
-            v[(4 * i) * P + t] = e[i][0] - e[i][2];
-            v[(4 * i + 1) * P + t] = e[i][1] + e[i][2];
-            v[(4 * i + 2) * P + t] = e[i][2] - e[i][1];
-            v[(4 * i + 3) * P + t] = e[i][1] - e[i][3];
-        }
+WinogradBatchesFn<T> winograd_batches_for() {
+#if defined(FASTNN_HAVE_X86_KERNELS)
+    if (cpu_capability() != CpuCapability::scalar) {
+        if constexpr (std::is_same_v<T, float>) return winograd_batches_avx2_f32();
+        else return winograd_batches_avx2_f64();
     }
-}
-
-// Y[(2r + c) * TB + t] = (A^T m A)[r][c] (+ *bias) for m[xi] = m[xi * P + t], t < tiles;
-// bias nullptr: none. Restrict-qualified for the same reason.
-template <typename T>
-void winograd_output_tiles(T* __restrict Y, int64_t TB, const T* __restrict m, int64_t P, int64_t tiles,
-                           const T* bias) {
-    for (int64_t t = 0; t < tiles; ++t) {
-        T s0[4], s1[4];  // A^T m: its rows 0 and 1
-        for (int j = 0; j < 4; ++j) {
-            const T m0 = m[j * P + t], m1 = m[(4 + j) * P + t], m2 = m[(8 + j) * P + t], m3 = m[(12 + j) * P + t];
-            s0[j] = m0 + m1 + m2;
-            s1[j] = m1 - m2 - m3;
-        }
-        Y[t] = s0[0] + s0[1] + s0[2];
-        Y[TB + t] = s0[1] - s0[2] - s0[3];
-        Y[2 * TB + t] = s1[0] + s1[1] + s1[2];
-        Y[3 * TB + t] = s1[1] - s1[2] - s1[3];
-    }
-    if (bias) {
-        const T b = *bias;
-        for (int64_t k = 0; k < 4; ++k)
-            for (int64_t t = 0; t < tiles; ++t) Y[k * TB + t] += b;
-    }
+#endif
+    return &winograd_run_batches<T>;
 }
 
 // out (N, Cout, OH, OW) = bias + the 3x3 stride-1 correlation of inp (N, Cin, H, W) with the
@@ -370,7 +328,7 @@ void winograd_output_tiles(T* __restrict Y, int64_t TB, const T* __restrict m, i
 template <typename T>
 void winograd_conv3x3(T* out, const T* inp, const T* U, const T* bias, int64_t N, int64_t Cin, int64_t H,
                       int64_t W, int64_t Cout, int64_t OH, int64_t OW, int64_t pt, int64_t pl) {
-    const int64_t TH = ceil_div(OH, 2), TW = ceil_div(OW, 2), HW = H * W, OHW = OH * OW;
+    const int64_t TH = ceil_div(OH, 2), TW = ceil_div(OW, 2);
     const int64_t R = std::min(N * TH, winograd_batch_rows(Cin, Cout, TW, sizeof(T)));
     const int64_t nbatches = ceil_div(N * TH, R), TB = R * TW;  // tiles per full batch
     // Per batch: V (16, Cin, TB) and M (16, Cout, TB), the GEMM's operand and result; D
@@ -383,61 +341,19 @@ void winograd_conv3x3(T* out, const T* inp, const T* U, const T* bias, int64_t N
     const int64_t WP = 2 * TW + 2;
     const size_t scratch_elems = size_t(16 * (PV + PM + PD) + 4 * TB + WP);
 
+    // Padded row column k is input column k - pl; zero outside [0, W).
+    const int64_t k0 = std::min(WP, std::max<int64_t>(0, pl));
+    const int64_t k1 = std::max(k0, std::min(WP, pl + W));
+    const WinogradPlan<T> plan{out, inp, U, bias, N, Cin, H, W, Cout, OH, OW, pt, pl, TH, TW, R, TB,
+                               PV, PM, PD, WP, k0, k1};
+    const WinogradBatchesFn<T> run = winograd_batches_for<T>();
     auto batches = [&](int64_t b0, int64_t b1) {
         Scratch scratch(scratch_elems * sizeof(T));
         T* V = scratch.as<T>();
         T* M = V + 16 * PV;
         T* D = M + 16 * PM;
         T* Y = D + 16 * PD;
-        T* row = Y + 4 * TB;
-        // Padded row column k is input column k - pl; zero outside [0, W).
-        const int64_t k0 = std::min(WP, std::max<int64_t>(0, pl));
-        const int64_t k1 = std::max(k0, std::min(WP, pl + W));
-        for (int64_t b = b0; b < b1; ++b) {
-            const int64_t q0 = b * R, q1 = std::min(N * TH, q0 + R), tiles = (q1 - q0) * TW;
-            for (int64_t c = 0; c < Cin; ++c) {
-                // D[4r + j][t] = d[r][j]: input (2ty - pt + r, 2tx - pl + j) of tile t.
-                for (int64_t q = q0; q < q1; ++q) {
-                    const int64_t n = q / TH, ty = q % TH, t0 = (q - q0) * TW;
-                    const T* xc = inp + (n * Cin + c) * HW;
-                    for (int r = 0; r < 4; ++r) {
-                        const int64_t ih = 2 * ty - pt + r;
-                        if (ih < 0 || ih >= H) {
-                            zero(row, WP);
-                        } else {
-                            zero(row, k0);
-                            std::memcpy(row + k0, xc + ih * W + (k0 - pl), size_t(k1 - k0) * sizeof(T));
-                            zero(row + k1, WP - k1);
-                        }
-                        for (int j = 0; j < 4; ++j) {
-                            T* d = D + (4 * r + j) * PD + t0;
-                            for (int64_t tx = 0; tx < TW; ++tx) d[tx] = row[2 * tx + j];
-                        }
-                    }
-                }
-                winograd_input_tiles(V + c * TB, PV, D, PD, tiles);
-            }
-            // M[xi] (Cout x tiles) = U[xi] (Cout x Cin) @ V[xi] (Cin x tiles), 16 products.
-            gemm<T>(16, Cout, tiles, Cin, T(1), {U, Cout * Cin, Cin, 1}, {V, PV, TB, 1}, T(0), {M, PM, TB, 1});
-            // Y = A^T m A per tile, plus the bias, then clipped into the output.
-            for (int64_t oc = 0; oc < Cout; ++oc) {
-                winograd_output_tiles(Y, TB, M + oc * TB, PM, tiles, bias ? bias + oc : nullptr);
-                for (int64_t q = q0; q < q1; ++q) {
-                    const int64_t n = q / TH, oh = 2 * (q % TH), t0 = (q - q0) * TW;
-                    T* y = out + (n * Cout + oc) * OHW + oh * OW;
-                    for (int64_t r = 0; r < std::min<int64_t>(2, OH - oh); ++r, y += OW) {
-                        const T* ya = Y + (2 * r) * TB + t0;
-                        const T* yb = ya + TB;
-                        int64_t tx = 0;
-                        for (; 2 * tx + 1 < OW; ++tx) {
-                            y[2 * tx] = ya[tx];
-                            y[2 * tx + 1] = yb[tx];
-                        }
-                        if (2 * tx < OW) y[2 * tx] = ya[tx];
-                    }
-                }
-            }
-        }
+        run(plan, b0, b1, V, M, D, Y, Y + 4 * TB);
     };
     if (split_images(nbatches))
         parallel_for(0, nbatches, 1, batches);

@@ -339,6 +339,14 @@ def test_cpu_paths(rng, cpu_path):
         x, w, b = randn(rng, (3, 5, 9, 8), dtype), randn(rng, (7, 5, 3, 3), dtype), randn(rng, (7,), dtype)
         check_conv(rng, x, w, b, 1, 1)
         check_conv(rng, x, randn(rng, (6, 5, 1, 1), dtype), None)
+        # The Winograd transforms have a build per code path too (baseline and AVX2).
+        x, w, b = randn(rng, (2, 16, 9, 7), dtype), randn(rng, (17, 16, 3, 3), dtype), randn(rng, (17,), dtype)
+        assert algorithm(x, w, 1, 1, 1)[0] == "winograd"
+        check_conv(rng, x, w, b, 1, 1)
+        pads = winograd_pads(x, 1)
+        dy = randn(rng, (2, 17, 9, 7), dtype)
+        dx, _, _ = _C.conv2d_backward(dy, x, w, 1, 1, *pads, 1, 1, 1, True, False, False, algorithm="winograd")
+        check_winograd_input_grad(dx, conv2d_backward_ref(dy, x, w, (1, 1), pads)[0], dy, w, pads)
 
 
 @pytest.mark.parametrize("stride,padding,dilation,groups", [
