@@ -260,12 +260,18 @@ bool winograd_pays(const Conv2dShape& s) {
     return winograd_applies(s) && s.C >= kWinogradMinChannels && s.OC >= kWinogradMinChannels;
 }
 // The input gradient's Winograd convolution transforms the upstream gradient (OC channels)
-// and its edge tiles are larger (padding 2 - pad); below about 32x32 pixels it measured
-// slower than im2col + GEMM + col2im at 1 thread (14x14, C32 -> 64: 17.0 vs 13.8 ms;
-// 7x7, C64 -> 64: 9.5 vs 8.1 ms), above it faster (56x56, C64 -> 64: 77.8 vs 103.8 ms).
+// into a C-channel result, and its edge tiles are larger (padding 2 - pad). Measured at 1
+// thread (AVX2 transforms), it pays from 32x32 pixels, and from 24x24 when the input has 64
+// channels or more: N32 C64 24x24 -> 64: 16.0 vs 19.4 ms; N32 C64 28x28 -> 32: 11.3 vs 16.5;
+// but N32 C32 28x28 -> 64: 13.8 vs 13.3; N128 C32 14x14 -> 64: 14.8 vs 13.7; N128 C64 7x7
+// -> 64: 8.6 vs 8.0; N32 C64 56x56 -> 64: 77.8 vs 103.8.
 constexpr int64_t kWinogradMinInputGradPixels = 32 * 32;
+constexpr int64_t kWinogradMinInputGradPixelsWide = 24 * 24;  // for C >= kWinogradWideChannels
+constexpr int64_t kWinogradWideChannels = 64;
 bool winograd_pays_input_grad(const Conv2dShape& s) {
-    return winograd_pays(s) && s.H * s.W >= kWinogradMinInputGradPixels;
+    const int64_t min_pixels = s.C >= kWinogradWideChannels ? kWinogradMinInputGradPixelsWide
+                                                            : kWinogradMinInputGradPixels;
+    return winograd_pays(s) && s.H * s.W >= min_pixels;
 }
 
 // U[xi][o][i] = (G g G^T)[xi] for the 3x3 filters g = filt(o, i) (a callable returning a

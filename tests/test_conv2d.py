@@ -469,6 +469,10 @@ def test_algorithm_choice():
     assert _C.conv2d_algorithm(*wino, 14, 14) == ("winograd", "im2col")
     assert _C.conv2d_algorithm(*wino, 32, 32) == ("winograd", "winograd")
     assert _C.conv2d_algorithm(64, 64, 3, 3, 1, 1, 1, 1, 1, 56, 56) == ("winograd", "winograd")
+    # With 64 input channels the input gradient's Winograd pays from 24x24; with 32, from 32x32.
+    assert _C.conv2d_algorithm(64, 32, 3, 3, 1, 1, 1, 1, 1, 24, 24) == ("winograd", "winograd")
+    assert _C.conv2d_algorithm(64, 32, 3, 3, 1, 1, 1, 1, 1, 23, 24) == ("winograd", "im2col")
+    assert _C.conv2d_algorithm(32, 64, 3, 3, 1, 1, 1, 1, 1, 28, 28) == ("winograd", "im2col")
     assert _C.conv2d_algorithm(1, 32, 3, 3, 1, 1, 1, 1, 1, 28, 28) == ("im2col", "im2col")
     for args in [(32, 64, 3, 3, 2, 2, 1, 1, 1), (32, 64, 3, 3, 1, 1, 2, 2, 1), (32, 64, 3, 3, 1, 1, 1, 1, 2),
                  (32, 64, 5, 5, 1, 1, 1, 1, 1), (32, 64, 3, 2, 1, 1, 1, 1, 1), (32, 8, 3, 3, 1, 1, 1, 1, 1)]:
