@@ -231,6 +231,27 @@ def test_parity_random_alpha_beta(cpu_path, dtype, rng):
         check_gemm(a, b, randn(rng, (m, n), dtype), alpha, beta, trans_a, trans_b)
 
 
+# Skinny products (one side at most 16 wide, K at least four vectors): the code paths that
+# have one use a dot-product kernel there, so sweep its column blocks (1-6 wide, 2 rows),
+# K's vector tail and both layouts of the second operand (read in place or transposed).
+SKINNY_MN = (1, 2, 3, 5, 6, 7, 10, 11, 13, 16, 17)
+SKINNY_K = (31, 32, 33, 39, 100, 257)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parity_skinny_products(cpu_path, dtype, rng):
+    shapes = [(m, n, k) for n in SKINNY_MN for m in (1, 2, 3, 41) for k in SKINNY_K[::2]]
+    shapes += [(41, n, k) for n in (5, 10, 16) for k in SKINNY_K]
+    shapes += [(n, m, k) for m, n, k in shapes[::3]]  # the skinny side as M
+    run_parity(sorted(set(shapes)), ((1.0, 0.0), (-0.75, 1.0)), dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_strided_views_skinny(cpu_path, dtype, rng):
+    for m, n, k in ((9, 10, 41), (10, 9, 40)):
+        check_layouts(LAYOUTS, (m, k), (k, n), (m, n), TRANSPOSES, dtype, rng)
+
+
 # ---------------------------------------------------------------------------------------
 # Memory layouts: padded leading dimensions, steps, negative strides, transposed views
 # ---------------------------------------------------------------------------------------
@@ -522,7 +543,8 @@ def test_integer_inputs_give_exact_results(cpu_path, dtype, rng):
     # product bit for bit.
     mr, nr, mc, kc, nc = blocks(cpu_path, dtype)
     shapes = [((), 1, 1, 1), ((), mr + 1, nr - 1, kc - 1), ((), mr - 1, nr + 1, kc + 1),
-              ((), 37, 45, 2 * kc + 1), ((), mc + 1, 2 * nr + 3, 300), ((3,), 9, 20, kc + 1)]
+              ((), 37, 45, 2 * kc + 1), ((), mc + 1, 2 * nr + 3, 300), ((3,), 9, 20, kc + 1),
+              ((), 45, 10, 259), ((), 7, 13, 64)]
     for batch, m, n, k in shapes:
         for trans_a, trans_b in TRANSPOSES:
             ai = rng.integers(-3, 4, stored(m, k, trans_a, batch))
@@ -548,6 +570,7 @@ THREAD_CASES = [  # (batch of a, batch of b, M, N, K)
     ((), (), 10, 128, 256),
     ((), (), 256, 10, 512),
     ((), (), 97, 1, 700),
+    ((), (), 301, 7, 99),        # skinny, with a K tail and an odd row
     ((), (), 64, 4100, 8),       # more columns than one NC block
     ((4,), (4,), 67, 45, 300),   # batch splits evenly over 2 threads
     ((3,), (), 67, 45, 300),     # it does not: each product is threaded

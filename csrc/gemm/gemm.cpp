@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <type_traits>
 #include <vector>
@@ -416,6 +417,65 @@ void choose_grid(int64_t mt, int64_t nt, int nthreads, int* tm, int* tn) {
     if (best < 0) *tm = *tn = 1;
 }
 
+// Products with at most this many columns may go to the dot kernel (GemmKernel::dot), and
+// only while the dot products' second operand (N x K) stays within L2.
+constexpr int64_t kDotMaxN = 16;
+constexpr int64_t kDotMaxOperandBytes = 256 * 1024;
+
+// Rough cycle count of the dot-kernel path for C[M,N] = A[M,K] @ B[K,N] in this orientation,
+// in orientation_cost's units (infinite where it does not apply): unpadded FMAs at a little
+// under the microkernel's rate, the lane sums and C's scattered writes, and transposing B when
+// its columns are not contiguous.
+template <typename T>
+double dot_cost(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, Mat<const T> A, Mat<const T> B) {
+    constexpr int64_t W = 32 / sizeof(T);
+    if (!kern.dot || A.cs != 1 || N > kDotMaxN || K < 4 * W || N * K * int64_t(sizeof(T)) > kDotMaxOperandBytes)
+        return std::numeric_limits<double>::infinity();
+    const double lanes_per_cycle = 2.0 * W;
+    double cycles = 1.2 * double(M) * double(N) * double(K) / lanes_per_cycle;
+    cycles += 3.0 * double(M) * double(N);
+    if (B.rs != 1) cycles += double(K) * double(N) * (B.cs == 1 ? 0.5 : 1.5);
+    return cycles;
+}
+
+// C = alpha * A @ B + beta * C by dot products between A's rows (contiguous: A.cs == 1) and
+// B's columns, read in place when contiguous (B.rs == 1), else transposed once into the
+// packing buffer. Rows go to threads in pairs, and columns are cut into the same blocks
+// for every row pair, so each element is computed by the same kernel whatever the split.
+template <typename T>
+void gemm_dot(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int64_t K, T alpha,
+              Mat<const T> A, Mat<const T> B, T beta, Mat<T> C, const GemmEpilogue* epilogue) {
+    const T* bt = B.ptr;
+    int64_t ldb = B.cs;
+    if (B.rs != 1) {  // Bt[j*K + p] = B(p, j)
+        T* packed = t_pack_b.get<T>(N * K);
+        const int64_t j4 = B.cs == 1 ? pack_transposed_4x4(N, K, B.ptr, B.rs, packed, K) : 0;
+        for (int64_t j = j4; j < N; ++j)
+            for (int64_t p = 0; p < K; ++p) packed[j * K + p] = B.ptr[p * B.rs + j * B.cs];
+        bt = packed;
+        ldb = K;
+    }
+    const int64_t pairs = ceil_div(M, 2), nblocks = ceil_div(N, kDotMaxCols);
+    auto rows = [&](int64_t lo, int64_t hi) {  // row pairs [lo, hi)
+        const int64_t r0 = 2 * lo, r1 = std::min(M, 2 * hi);
+        for (int64_t i = r0; i < r1; i += 2) {
+            const int nrows = static_cast<int>(std::min<int64_t>(2, M - i));
+            for (int64_t q = 0; q < nblocks; ++q) {
+                const int64_t j0 = N * q / nblocks, j1 = N * (q + 1) / nblocks;
+                kern.dot(nrows, static_cast<int>(j1 - j0), K, alpha, A.ptr + i * A.rs, A.rs, bt + j0 * ldb, ldb,
+                         beta, C.ptr + i * C.rs + j0 * C.cs, C.rs, C.cs);
+            }
+        }
+        if (epilogue) (*epilogue)(r0, r1, 0, N);
+    };
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    const int64_t t = std::min<int64_t>({nthreads, pairs, std::max<int64_t>(1, int64_t(flops / kMinFlopsPerThread))});
+    if (t <= 1)
+        rows(0, pairs);
+    else
+        parallel_for(0, pairs, ceil_div(pairs, 2 * t), rows);
+}
+
 // One matrix product with a threads budget of `nthreads`.
 template <typename T>
 void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int64_t K, T alpha,
@@ -426,11 +486,15 @@ void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int
         if (epilogue) (*epilogue)(0, M, 0, N);
         return;
     }
-    // C^T = B^T A^T is the same product with roles swapped: take the orientation with the
-    // lower estimated cost (ties keep the given one).
+    // C^T = B^T A^T is the same product with roles swapped; each orientation may use the
+    // microkernel or, for skinny products, the dot kernel: take the lowest estimated cost
+    // (ties keep the given orientation and the microkernel).
     const Mat<const T> At{A.ptr, A.cs, A.rs}, Bt{B.ptr, B.cs, B.rs};
+    const double cost[4] = {orientation_cost(kern, M, N, K, A, B, C.cs), dot_cost(kern, M, N, K, A, B),
+                            orientation_cost(kern, N, M, K, Bt, At, C.rs), dot_cost(kern, N, M, K, Bt, At)};
+    const int best = static_cast<int>(std::min_element(cost, cost + 4) - cost);
     GemmEpilogue swapped;
-    if (orientation_cost(kern, N, M, K, Bt, At, C.rs) < orientation_cost(kern, M, N, K, A, B, C.cs)) {
+    if (best >= 2) {
         std::swap(M, N);
         std::swap(A, B);
         std::swap(A.rs, A.cs);
@@ -441,6 +505,10 @@ void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int
             swapped = [user](int64_t i0, int64_t i1, int64_t j0, int64_t j1) { (*user)(j0, j1, i0, i1); };
             epilogue = &swapped;
         }
+    }
+    if (best % 2 == 1) {
+        gemm_dot(kern, nthreads, M, N, K, alpha, A, B, beta, C, epilogue);
+        return;
     }
     const int64_t mt = ceil_div(M, kern.mr), nt = ceil_div(N, kern.nr);
     const double flops = 2.0 * double(M) * double(N) * double(K);

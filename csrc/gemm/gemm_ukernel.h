@@ -18,16 +18,29 @@ using GemmUkernel = void (*)(int64_t m, int64_t n, int64_t k, T alpha, const T* 
                              int64_t csa, const T* b, T beta, T* c, int64_t rsc, int64_t csc,
                              const T* b_next);
 
+// C(r, j) = alpha * sum_p A(r, p) * Bt(j, p) + beta * C(r, j) for r < rows (1 or 2) and
+// j < cols (1 to kDotMaxCols): dot products along k between rows of A (a[r*lda + p]) and
+// rows of Bt (bt[j*ldb + p]), both contiguous in p; C(r, j) is c[r*rsc + j*csc]. For
+// products with a skinny side, where a register tile would be mostly padding. beta == 0:
+// C is written without being read.
+template <typename T>
+using GemmDotKernel = void (*)(int rows, int cols, int64_t k, T alpha, const T* a, int64_t lda,
+                               const T* bt, int64_t ldb, T beta, T* c, int64_t rsc, int64_t csc);
+constexpr int kDotMaxCols = 6;
+
 // Block sizes: MR x NR register tile; MC x KC block of A kept in L2; KC x NC panel of B in L3.
 // MC is a multiple of MR and NC of NR.
 //   ukernel:    a is a packed panel (rsa = 1, csa = MR are implied and ignored); any m.
 //   ukernel_sa: a is read where it lies with strides (rsa, csa); m == MR only, so that no
 //               row past the matrix is read (the driver packs a last, partial panel).
+//   dot:        the dot-product kernel for skinny products; nullptr where the code path has
+//               none (the driver then uses the microkernel for every shape).
 template <typename T>
 struct GemmKernel {
     int mr, nr, mc, kc, nc;
     GemmUkernel<T> ukernel;
     GemmUkernel<T> ukernel_sa;
+    GemmDotKernel<T> dot;
 };
 
 GemmKernel<float> gemm_kernel_ref_f32();

@@ -22,6 +22,11 @@ struct Avx2F32 {
     static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
     static void store(T* p, R r) { _mm256_storeu_ps(p, r); }
     static T fma1(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+    // Each register's lanes as ((0+1) + (2+3)) + ((4+5) + (6+7)).
+    static void sum4(R r0, R r1, R r2, R r3, T* out) {
+        const R h = _mm256_hadd_ps(_mm256_hadd_ps(r0, r1), _mm256_hadd_ps(r2, r3));
+        _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    }
 };
 
 struct Avx2F64 {
@@ -36,18 +41,24 @@ struct Avx2F64 {
     static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
     static void store(T* p, R r) { _mm256_storeu_pd(p, r); }
     static T fma1(T a, T b, T c) { return __builtin_fma(a, b, c); }
+    // Each register's lanes as (0+1) + (2+3).
+    static void sum4(R r0, R r1, R r2, R r3, T* out) {
+        const R h01 = _mm256_hadd_pd(r0, r1), h23 = _mm256_hadd_pd(r2, r3);
+        _mm256_storeu_pd(out, _mm256_add_pd(_mm256_permute2f128_pd(h01, h23, 0x20),
+                                            _mm256_permute2f128_pd(h01, h23, 0x31)));
+    }
 };
 
 }  // namespace
 
 GemmKernel<float> gemm_kernel_avx2_f32() {
     return {6, 16, 96, 384, 4080, &gemm_ukernel_simd<Avx2F32, 6, 2, true>,
-            &gemm_ukernel_simd<Avx2F32, 6, 2, false>};
+            &gemm_ukernel_simd<Avx2F32, 6, 2, false>, &gemm_dot_any<Avx2F32>};
 }
 
 GemmKernel<double> gemm_kernel_avx2_f64() {
     return {6, 8, 48, 384, 4080, &gemm_ukernel_simd<Avx2F64, 6, 2, true>,
-            &gemm_ukernel_simd<Avx2F64, 6, 2, false>};
+            &gemm_ukernel_simd<Avx2F64, 6, 2, false>, &gemm_dot_any<Avx2F64>};
 }
 
 double fma_peak_loop_avx2(int64_t iters, bool fp64) {

@@ -4,7 +4,8 @@
 // for a wider ISA can be picked by the linker for a narrower path.
 //
 // V provides: T (scalar), R (register), W (lanes), zero(), set1(x), load(p), bcast(p),
-// fmadd(a, b, c) = a*b + c, mul(a, b), store(p, r), fma1(a, b, c) (scalar fused a*b + c).
+// fmadd(a, b, c) = a*b + c, mul(a, b), store(p, r), fma1(a, b, c) (scalar fused a*b + c),
+// and, for the dot kernel, sum4(r0, r1, r2, r3, out): out[i] = the sum of ri's lanes.
 #pragma once
 
 #include <cstdint>
@@ -96,6 +97,66 @@ void gemm_ukernel_simd(int64_t m, int64_t n, int64_t k, typename V::T alpha,
             for (int64_t j = 0; j < n; ++j) crow[j * csc] = V::fma1(beta, crow[j * csc], trow[j]);
         }
     }
+}
+
+// A ROWS x COLS block of dot products (layouts in gemm_ukernel.h): ROWS*COLS vector
+// accumulators over k's whole vectors, their lanes summed by V::sum4, then the k % W tail
+// element by element in order. Every accumulator's lanes are summed the same way, so an
+// element's bits depend on k alone, not on the block shape it was computed in.
+template <class V, int ROWS, int COLS>
+void gemm_dot_simd(int64_t k, typename V::T alpha, const typename V::T* a, int64_t lda,
+                   const typename V::T* bt, int64_t ldb, typename V::T beta, typename V::T* c,
+                   int64_t rsc, int64_t csc) {
+    using T = typename V::T;
+    using R = typename V::R;
+    constexpr int W = V::W;
+    constexpr int NACC = ROWS * COLS;
+    constexpr int NPAD = (NACC + 3) / 4 * 4;
+
+    R acc[NPAD];
+#pragma GCC unroll 16
+    for (int i = 0; i < NPAD; ++i) acc[i] = V::zero();
+    const int64_t kv = k / W * W;
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kv; p += W) {
+        R av[ROWS];
+#pragma GCC unroll 2
+        for (int r = 0; r < ROWS; ++r) av[r] = V::load(a + r * lda + p);
+#pragma GCC unroll 8
+        for (int j = 0; j < COLS; ++j) {
+            const R bv = V::load(bt + j * ldb + p);
+#pragma GCC unroll 2
+            for (int r = 0; r < ROWS; ++r) acc[r * COLS + j] = V::fmadd(av[r], bv, acc[r * COLS + j]);
+        }
+    }
+    alignas(64) T sums[NPAD];
+#pragma GCC unroll 4
+    for (int i = 0; i < NPAD; i += 4) V::sum4(acc[i], acc[i + 1], acc[i + 2], acc[i + 3], sums + i);
+    for (int64_t p = kv; p < k; ++p)
+        for (int r = 0; r < ROWS; ++r)
+            for (int j = 0; j < COLS; ++j) sums[r * COLS + j] = V::fma1(a[r * lda + p], bt[j * ldb + p], sums[r * COLS + j]);
+    for (int r = 0; r < ROWS; ++r)
+        for (int j = 0; j < COLS; ++j) {
+            // alpha then beta, in the microkernel's order
+            const T v = alpha != T(1) ? sums[r * COLS + j] * alpha : sums[r * COLS + j];
+            T* cij = c + r * rsc + j * csc;
+            *cij = beta == T(0) ? v : V::fma1(beta, *cij, v);
+        }
+}
+
+// The dot kernel for any rows (1 or 2) x cols (1 to kDotMaxCols) block.
+template <class V>
+void gemm_dot_any(int rows, int cols, int64_t k, typename V::T alpha, const typename V::T* a, int64_t lda,
+                  const typename V::T* bt, int64_t ldb, typename V::T beta, typename V::T* c, int64_t rsc,
+                  int64_t csc) {
+    using Fn = void (*)(int64_t, typename V::T, const typename V::T*, int64_t, const typename V::T*, int64_t,
+                        typename V::T, typename V::T*, int64_t, int64_t);
+    static constexpr Fn table[2][kDotMaxCols] = {
+        {&gemm_dot_simd<V, 1, 1>, &gemm_dot_simd<V, 1, 2>, &gemm_dot_simd<V, 1, 3>, &gemm_dot_simd<V, 1, 4>,
+         &gemm_dot_simd<V, 1, 5>, &gemm_dot_simd<V, 1, 6>},
+        {&gemm_dot_simd<V, 2, 1>, &gemm_dot_simd<V, 2, 2>, &gemm_dot_simd<V, 2, 3>, &gemm_dot_simd<V, 2, 4>,
+         &gemm_dot_simd<V, 2, 5>, &gemm_dot_simd<V, 2, 6>}};
+    table[rows - 1][cols - 1](k, alpha, a, lda, bt, ldb, beta, c, rsc, csc);
 }
 
 // NACC independent FMA chains per thread, enough to cover the FMA latency on every
