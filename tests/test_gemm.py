@@ -252,6 +252,16 @@ def test_strided_views_skinny(cpu_path, dtype, rng):
         check_layouts(LAYOUTS, (m, k), (k, n), (m, n), TRANSPOSES, dtype, rng)
 
 
+# Products with one to four rows: the code paths that have one stream B's rows in place
+# through a rows kernel (pairs of rows, four rows of B at a time, stripes of 2048 floats or
+# 1024 doubles), so sweep around those sizes, with the few rows as M and as N.
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parity_few_rows(cpu_path, dtype, rng):
+    shapes = [(m, n, k) for m in (1, 2, 3, 4) for n in (1, 7, 9, 33, 1023, 1025, 2049) for k in (1, 3, 4, 5, 17)]
+    shapes = shapes[::2] + [(n, m, k) for m, n, k in shapes[1::2]]
+    run_parity(shapes, ((1.0, 0.0), (-0.75, 1.0)), dtype, rng)
+
+
 # ---------------------------------------------------------------------------------------
 # Memory layouts: padded leading dimensions, steps, negative strides, transposed views
 # ---------------------------------------------------------------------------------------
@@ -544,7 +554,7 @@ def test_integer_inputs_give_exact_results(cpu_path, dtype, rng):
     mr, nr, mc, kc, nc = blocks(cpu_path, dtype)
     shapes = [((), 1, 1, 1), ((), mr + 1, nr - 1, kc - 1), ((), mr - 1, nr + 1, kc + 1),
               ((), 37, 45, 2 * kc + 1), ((), mc + 1, 2 * nr + 3, 300), ((3,), 9, 20, kc + 1),
-              ((), 45, 10, 259), ((), 7, 13, 64)]
+              ((), 45, 10, 259), ((), 7, 13, 64), ((), 3, 2050, 9), ((), 2050, 1, 11)]
     for batch, m, n, k in shapes:
         for trans_a, trans_b in TRANSPOSES:
             ai = rng.integers(-3, 4, stored(m, k, trans_a, batch))
@@ -571,6 +581,7 @@ THREAD_CASES = [  # (batch of a, batch of b, M, N, K)
     ((), (), 256, 10, 512),
     ((), (), 97, 1, 700),
     ((), (), 301, 7, 99),        # skinny, with a K tail and an odd row
+    ((), (), 3, 4100, 37),       # a few rows, several column stripes
     ((), (), 64, 4100, 8),       # more columns than one NC block
     ((4,), (4,), 67, 45, 300),   # batch splits evenly over 2 threads
     ((3,), (), 67, 45, 300),     # it does not: each product is threaded

@@ -476,6 +476,41 @@ void gemm_dot(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int
         parallel_for(0, pairs, ceil_div(pairs, 2 * t), rows);
 }
 
+// Products with at most this many rows may go to the rows kernel (GemmKernel::rows).
+constexpr int64_t kRowsMaxM = 4;
+
+// Rough cycle count of the rows-kernel path for C[M,N] = A[M,K] @ B[K,N] in this
+// orientation (infinite where it does not apply): B streamed once per pair of rows, with
+// about 1.5 vector loads and stores per FMA, and C's writes.
+template <typename T>
+double rows_cost(const GemmKernel<T>& kern, int64_t M, int64_t N, int64_t K, Mat<const T> B) {
+    if (!kern.rows || M > kRowsMaxM || B.cs != 1) return std::numeric_limits<double>::infinity();
+    constexpr double W = 32 / sizeof(T);
+    return 1.3 * double(ceil_div(M, 2)) * double(K) * double(N) / (2.0 * W) + 2.0 * double(M) * double(N);
+}
+
+// C = alpha * A @ B + beta * C for one to kRowsMaxM rows, B's rows (contiguous: B.cs == 1)
+// read in place: rows in pairs, columns in blocks of rows_width shared out to threads.
+template <typename T>
+void gemm_rows(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int64_t K, T alpha,
+               Mat<const T> A, Mat<const T> B, T beta, Mat<T> C, const GemmEpilogue* epilogue) {
+    const int64_t width = kern.rows_width, nblocks = ceil_div(N, width);
+    auto columns = [&](int64_t lo, int64_t hi) {  // column blocks [lo, hi)
+        const int64_t j0 = lo * width, j1 = std::min(N, hi * width);
+        for (int64_t i = 0; i < M; i += 2)
+            for (int64_t j = j0; j < j1; j += width)
+                kern.rows(static_cast<int>(std::min<int64_t>(2, M - i)), std::min(width, j1 - j), K, alpha,
+                          A.ptr + i * A.rs, A.rs, A.cs, B.ptr + j, B.rs, beta, C.ptr + i * C.rs + j * C.cs, C.rs, C.cs);
+        if (epilogue) (*epilogue)(0, M, j0, j1);
+    };
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    const int64_t t = std::min<int64_t>({nthreads, nblocks, std::max<int64_t>(1, int64_t(flops / kMinFlopsPerThread))});
+    if (t <= 1)
+        columns(0, nblocks);
+    else
+        parallel_for(0, nblocks, ceil_div(nblocks, 2 * t), columns);
+}
+
 // One matrix product with a threads budget of `nthreads`.
 template <typename T>
 void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int64_t K, T alpha,
@@ -487,14 +522,15 @@ void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int
         return;
     }
     // C^T = B^T A^T is the same product with roles swapped; each orientation may use the
-    // microkernel or, for skinny products, the dot kernel: take the lowest estimated cost
-    // (ties keep the given orientation and the microkernel).
+    // microkernel or, for skinny products, the dot or the rows kernel: take the lowest
+    // estimated cost (ties keep the given orientation and the microkernel).
     const Mat<const T> At{A.ptr, A.cs, A.rs}, Bt{B.ptr, B.cs, B.rs};
-    const double cost[4] = {orientation_cost(kern, M, N, K, A, B, C.cs), dot_cost(kern, M, N, K, A, B),
-                            orientation_cost(kern, N, M, K, Bt, At, C.rs), dot_cost(kern, N, M, K, Bt, At)};
-    const int best = static_cast<int>(std::min_element(cost, cost + 4) - cost);
+    const double cost[6] = {orientation_cost(kern, M, N, K, A, B, C.cs), dot_cost(kern, M, N, K, A, B),
+                            rows_cost(kern, M, N, K, B), orientation_cost(kern, N, M, K, Bt, At, C.rs),
+                            dot_cost(kern, N, M, K, Bt, At), rows_cost(kern, N, M, K, At)};
+    const int best = static_cast<int>(std::min_element(cost, cost + 6) - cost);
     GemmEpilogue swapped;
-    if (best >= 2) {
+    if (best >= 3) {
         std::swap(M, N);
         std::swap(A, B);
         std::swap(A.rs, A.cs);
@@ -506,8 +542,12 @@ void gemm_one(const GemmKernel<T>& kern, int nthreads, int64_t M, int64_t N, int
             epilogue = &swapped;
         }
     }
-    if (best % 2 == 1) {
+    if (best % 3 == 1) {
         gemm_dot(kern, nthreads, M, N, K, alpha, A, B, beta, C, epilogue);
+        return;
+    }
+    if (best % 3 == 2) {
+        gemm_rows(kern, nthreads, M, N, K, alpha, A, B, beta, C, epilogue);
         return;
     }
     const int64_t mt = ceil_div(M, kern.mr), nt = ceil_div(N, kern.nr);

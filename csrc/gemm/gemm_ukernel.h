@@ -28,19 +28,31 @@ using GemmDotKernel = void (*)(int rows, int cols, int64_t k, T alpha, const T* 
                                const T* bt, int64_t ldb, T beta, T* c, int64_t rsc, int64_t csc);
 constexpr int kDotMaxCols = 6;
 
+// C(r, j) = alpha * sum_p A(r, p) * B(p, j) + beta * C(r, j) for r < rows (1 or 2) and
+// j < n (at most the kernel's rows_width): B's rows read where they lie (b[p*ldb + j],
+// contiguous in j), A(r, p) = a[r*rsa + p*csa]. For products with a few rows, where packing
+// B would cost more than the product. beta == 0: C is written without being read.
+template <typename T>
+using GemmRowsKernel = void (*)(int rows, int64_t n, int64_t k, T alpha, const T* a, int64_t rsa,
+                                int64_t csa, const T* b, int64_t ldb, T beta, T* c, int64_t rsc,
+                                int64_t csc);
+
 // Block sizes: MR x NR register tile; MC x KC block of A kept in L2; KC x NC panel of B in L3.
 // MC is a multiple of MR and NC of NR.
 //   ukernel:    a is a packed panel (rsa = 1, csa = MR are implied and ignored); any m.
 //   ukernel_sa: a is read where it lies with strides (rsa, csa); m == MR only, so that no
 //               row past the matrix is read (the driver packs a last, partial panel).
-//   dot:        the dot-product kernel for skinny products; nullptr where the code path has
-//               none (the driver then uses the microkernel for every shape).
+//   dot:        the dot-product kernel for skinny products; rows: the kernel for a few
+//               rows, one or two at a time, rows_width columns at a time. nullptr where the code path has none
+//               (the driver then uses the microkernel for those shapes).
 template <typename T>
 struct GemmKernel {
     int mr, nr, mc, kc, nc;
     GemmUkernel<T> ukernel;
     GemmUkernel<T> ukernel_sa;
     GemmDotKernel<T> dot;
+    GemmRowsKernel<T> rows;
+    int rows_width;
 };
 
 GemmKernel<float> gemm_kernel_ref_f32();

@@ -53,12 +53,14 @@ struct Avx2F64 {
 
 GemmKernel<float> gemm_kernel_avx2_f32() {
     return {6, 16, 96, 384, 4080, &gemm_ukernel_simd<Avx2F32, 6, 2, true>,
-            &gemm_ukernel_simd<Avx2F32, 6, 2, false>, &gemm_dot_any<Avx2F32>};
+            &gemm_ukernel_simd<Avx2F32, 6, 2, false>, &gemm_dot_any<Avx2F32>,
+            &gemm_rows_any<Avx2F32>, int(kRowsStripeBytes / sizeof(float))};
 }
 
 GemmKernel<double> gemm_kernel_avx2_f64() {
     return {6, 8, 48, 384, 4080, &gemm_ukernel_simd<Avx2F64, 6, 2, true>,
-            &gemm_ukernel_simd<Avx2F64, 6, 2, false>, &gemm_dot_any<Avx2F64>};
+            &gemm_ukernel_simd<Avx2F64, 6, 2, false>, &gemm_dot_any<Avx2F64>,
+            &gemm_rows_any<Avx2F64>, int(kRowsStripeBytes / sizeof(double))};
 }
 
 double fma_peak_loop_avx2(int64_t iters, bool fp64) {

@@ -42,12 +42,12 @@ struct Avx512F64 {
 
 GemmKernel<float> gemm_kernel_avx512_f32() {
     return {12, 32, 192, 192, 4064, &gemm_ukernel_simd<Avx512F32, 12, 2, true>,
-            &gemm_ukernel_simd<Avx512F32, 12, 2, false>, nullptr};
+            &gemm_ukernel_simd<Avx512F32, 12, 2, false>, nullptr, nullptr, 0};
 }
 
 GemmKernel<double> gemm_kernel_avx512_f64() {
     return {12, 16, 96, 192, 4064, &gemm_ukernel_simd<Avx512F64, 12, 2, true>,
-            &gemm_ukernel_simd<Avx512F64, 12, 2, false>, nullptr};
+            &gemm_ukernel_simd<Avx512F64, 12, 2, false>, nullptr, nullptr, 0};
 }
 
 double fma_peak_loop_avx512(int64_t iters, bool fp64) {

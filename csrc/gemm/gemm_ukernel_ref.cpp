@@ -46,11 +46,11 @@ double fma_peak_ref(int64_t iters) {
 }  // namespace
 
 GemmKernel<float> gemm_kernel_ref_f32() {
-    return {4, 8, 64, 256, 4096, &gemm_ukernel_ref<float, 4, 8, true>, &gemm_ukernel_ref<float, 4, 8, false>, nullptr};
+    return {4, 8, 64, 256, 4096, &gemm_ukernel_ref<float, 4, 8, true>, &gemm_ukernel_ref<float, 4, 8, false>, nullptr, nullptr, 0};
 }
 GemmKernel<double> gemm_kernel_ref_f64() {
     return {4, 4, 64, 256, 4096, &gemm_ukernel_ref<double, 4, 4, true>, &gemm_ukernel_ref<double, 4, 4, false>,
-            nullptr};
+            nullptr, nullptr, 0};
 }
 
 double fma_peak_loop_ref(int64_t iters, bool fp64) {

@@ -8,6 +8,7 @@
 // and, for the dot kernel, sum4(r0, r1, r2, r3, out): out[i] = the sum of ri's lanes.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace fastnn {
@@ -157,6 +158,70 @@ void gemm_dot_any(int rows, int cols, int64_t k, typename V::T alpha, const type
         {&gemm_dot_simd<V, 2, 1>, &gemm_dot_simd<V, 2, 2>, &gemm_dot_simd<V, 2, 3>, &gemm_dot_simd<V, 2, 4>,
          &gemm_dot_simd<V, 2, 5>, &gemm_dot_simd<V, 2, 6>}};
     table[rows - 1][cols - 1](k, alpha, a, lda, bt, ldb, beta, c, rsc, csc);
+}
+
+// ROWS rows of C, n <= kRowsStripeBytes / sizeof(T) columns: B's rows streamed in place,
+// four at a time (four sequential streams), into per-row sums kept in L1; A's elements are
+// broadcast. Each element is a chain of FMAs over p in order from zero, as in the
+// microkernel, so its bits do not depend on ROWS, n or the path.
+constexpr int64_t kRowsStripeBytes = 8192;
+
+template <class V, int ROWS>
+void gemm_rows_simd(int64_t n, int64_t k, typename V::T alpha, const typename V::T* a, int64_t rsa,
+                    int64_t csa, const typename V::T* b, int64_t ldb, typename V::T beta, typename V::T* c,
+                    int64_t rsc, int64_t csc) {
+    using T = typename V::T;
+    using R = typename V::R;
+    constexpr int W = V::W;
+    constexpr int64_t S = kRowsStripeBytes / sizeof(T);
+    alignas(64) T acc[ROWS][S];
+    for (int r = 0; r < ROWS; ++r) std::fill(acc[r], acc[r] + n, T(0));
+    const int64_t nv = n / W * W;
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4) {
+        const T* b0 = b + p * ldb;
+        R av[ROWS][4];
+        for (int r = 0; r < ROWS; ++r)
+            for (int q = 0; q < 4; ++q) av[r][q] = V::bcast(a + r * rsa + (p + q) * csa);
+        for (int64_t j = 0; j < nv; j += W) {
+            const R x0 = V::load(b0 + j), x1 = V::load(b0 + ldb + j);
+            const R x2 = V::load(b0 + 2 * ldb + j), x3 = V::load(b0 + 3 * ldb + j);
+#pragma GCC unroll 2
+            for (int r = 0; r < ROWS; ++r) {
+                R s = V::load(acc[r] + j);
+                s = V::fmadd(av[r][0], x0, s);
+                s = V::fmadd(av[r][1], x1, s);
+                s = V::fmadd(av[r][2], x2, s);
+                s = V::fmadd(av[r][3], x3, s);
+                V::store(acc[r] + j, s);
+            }
+        }
+        for (int64_t j = nv; j < n; ++j)
+            for (int r = 0; r < ROWS; ++r)
+                for (int q = 0; q < 4; ++q) acc[r][j] = V::fma1(a[r * rsa + (p + q) * csa], b0[q * ldb + j], acc[r][j]);
+    }
+    for (; p < k; ++p)
+        for (int r = 0; r < ROWS; ++r) {
+            const T ap = a[r * rsa + p * csa];
+            for (int64_t j = 0; j < n; ++j) acc[r][j] = V::fma1(ap, b[p * ldb + j], acc[r][j]);
+        }
+    for (int r = 0; r < ROWS; ++r) {
+        T* crow = c + r * rsc;
+        for (int64_t j = 0; j < n; ++j) {
+            const T x = alpha != T(1) ? acc[r][j] * alpha : acc[r][j];  // alpha then beta, as the microkernel
+            crow[j * csc] = beta == T(0) ? x : V::fma1(beta, crow[j * csc], x);
+        }
+    }
+}
+
+template <class V>
+void gemm_rows_any(int rows, int64_t n, int64_t k, typename V::T alpha, const typename V::T* a, int64_t rsa,
+                   int64_t csa, const typename V::T* b, int64_t ldb, typename V::T beta, typename V::T* c,
+                   int64_t rsc, int64_t csc) {
+    if (rows == 2)
+        gemm_rows_simd<V, 2>(n, k, alpha, a, rsa, csa, b, ldb, beta, c, rsc, csc);
+    else
+        gemm_rows_simd<V, 1>(n, k, alpha, a, rsa, csa, b, ldb, beta, c, rsc, csc);
 }
 
 // NACC independent FMA chains per thread, enough to cover the FMA latency on every
