@@ -10,9 +10,10 @@ from ._split import train_test_split
 from ._worker import WorkerInfo, get_worker_info
 from .collate import StackedSamples, default_collate, default_convert
 from .dataloader import DataLoader
-from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
 
-__all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler",
+__all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset",
+           "RandomSampler", "Sampler",
            "SequentialSampler", "StackedSamples", "Subset", "SubsetRandomSampler", "TensorDataset", "WorkerInfo",
            "default_collate", "default_convert", "get_worker_info", "random_split", "train_test_split"]

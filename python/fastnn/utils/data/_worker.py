@@ -1,13 +1,18 @@
 """The worker threads behind ``DataLoader(num_workers > 0)``.
 
-The calling thread walks the (batch) sampler and hands batch ``k`` to worker ``k % W``; each
-worker fetches and collates, and posts ``(k, batch)``; the calling thread returns batches in
-order of ``k``, keeping ``W * prefetch_factor`` requests in flight. A worker's exception is
+The calling thread walks the (batch) sampler and hands batch ``k`` to the workers in turn
+(worker ``k % W`` for a map-style dataset); each worker fetches and collates, and posts
+``(k, batch)``; the calling thread returns batches in order of ``k``, keeping
+``W * prefetch_factor`` requests in flight. For an iterable dataset each worker draws from
+its own ``iter(dataset)``, made in the worker at the start of each epoch; a worker whose
+stream has ended answers with an end marker, is given no more requests, and its unanswered
+keys are skipped. A worker's exception is
 caught with its traceback text and raised again in the calling thread when that batch is due.
 Workers never hold a reference to the iterator, so an iterator dropped early is collected and
 its ``__del__`` stops the threads.
 """
 
+import itertools
 import queue
 import sys
 import threading
@@ -54,6 +59,18 @@ def base_seed(loader):
     return int(_pass_generator(loader.generator).integers(0, 2 ** 62))
 
 
+def fetch_stream(stream, auto_collation, collate_fn, batch_size, drop_last):
+    """The next batch from an iterable dataset's iterator: up to `batch_size` samples through
+    `collate_fn` (one sample without automatic batching). StopIteration when the stream has
+    no more samples, or only a short batch that `drop_last` drops."""
+    if not auto_collation:
+        return collate_fn(next(stream))
+    data = list(itertools.islice(stream, batch_size))
+    if not data or (drop_last and len(data) < batch_size):
+        raise StopIteration
+    return collate_fn(data)
+
+
 def fetch(dataset, auto_collation, collate_fn, index):
     """One batch: the samples at `index` (a list of indices, or one index without automatic
     batching) through `collate_fn`; a dataset's ``__getitems__`` serves whole batches."""
@@ -89,15 +106,27 @@ class _KeyErrorMessage(str):
         return str(self)
 
 
-def _worker_loop(worker_id, num_workers, seed, dataset, auto_collation, collate_fn, init_fn, tasks, results, done):
-    """Body of a worker thread: fetch each (key, index) from `tasks` until None arrives."""
+class _StreamEnd:
+    """A worker's answer once its iterable dataset's stream has ended."""
+
+    def __init__(self, worker_id):
+        self.worker_id = worker_id
+
+
+_SKIP = object()  # a key whose request met the end of a worker's stream
+
+
+def _worker_loop(worker_id, num_workers, seed, loader, tasks, results, done):
+    """Body of a worker thread: fetch each (epoch, key, index) from `tasks` until None arrives."""
+    dataset, auto_collation, collate_fn = loader.dataset, loader._auto_collation, loader.collate_fn
     _local.info = WorkerInfo(worker_id, num_workers, seed, dataset)
     init_failure = None
-    if init_fn is not None:
+    if loader.worker_init_fn is not None:
         try:
-            init_fn(worker_id)
+            loader.worker_init_fn(worker_id)
         except BaseException:  # noqa: B036  (reported to the caller with the batch it was due to load)
             init_failure = _Failure(worker_id, sys.exc_info())
+    stream, stream_epoch = None, None  # this worker's iterator over an iterable dataset
     while True:
         task = tasks.get()
         if task is None:
@@ -109,7 +138,15 @@ def _worker_loop(worker_id, num_workers, seed, dataset, auto_collation, collate_
             results.put((epoch, key, init_failure))
             continue
         try:
-            data = fetch(dataset, auto_collation, collate_fn, index)
+            if loader._iterable:
+                if stream_epoch != epoch:
+                    stream, stream_epoch = iter(dataset), epoch
+                try:
+                    data = fetch_stream(stream, auto_collation, collate_fn, loader.batch_size, loader.drop_last)
+                except StopIteration:
+                    data = _StreamEnd(worker_id)
+            else:
+                data = fetch(dataset, auto_collation, collate_fn, index)
         except BaseException:  # noqa: B036  (even SystemExit: the caller must not wait for ever)
             data = _Failure(worker_id, sys.exc_info())
         results.put((epoch, key, data))
@@ -134,8 +171,7 @@ class ThreadedIterator:
         for w in range(self._workers_count):
             thread = threading.Thread(
                 target=_worker_loop, name=f"fastnn-DataLoader-worker-{w}", daemon=True,
-                args=(w, self._workers_count, seed + w, loader.dataset, loader._auto_collation, loader.collate_fn,
-                      loader.worker_init_fn, self._tasks[w], self._results, self._done))
+                args=(w, self._workers_count, seed + w, loader, self._tasks[w], self._results, self._done))
             thread.start()
             self._threads.append(thread)
         self._shut = False
@@ -150,19 +186,30 @@ class ThreadedIterator:
         self._exhausted = False
         self._sent = 0      # batches handed to workers this epoch
         self._returned = 0  # next key to return (in order) / count returned
-        self._ready = {}    # key -> batch, arrived ahead of its turn
+        self._ready = {}    # key -> batch (or _SKIP), arrived ahead of its turn
+        self._active = [True] * self._workers_count  # workers whose stream has not ended
+        self._next_worker = 0
         for _ in range(self._in_flight_max):
             self._send()
 
     def _send(self):
+        """Hand the next request to the next worker in turn that is still active."""
         if self._exhausted:
+            return
+        for _ in range(self._workers_count):
+            worker = self._next_worker
+            self._next_worker = (worker + 1) % self._workers_count
+            if self._active[worker]:
+                break
+        else:
+            self._exhausted = True
             return
         try:
             index = next(self._indices)
         except StopIteration:
             self._exhausted = True
             return
-        self._tasks[self._sent % self._workers_count].put((self._epoch, self._sent, index))
+        self._tasks[worker].put((self._epoch, self._sent, index))
         self._sent += 1
 
     def __iter__(self):
@@ -191,11 +238,13 @@ class ThreadedIterator:
         if self._shut:
             raise StopIteration
         while True:
-            if self._in_order and self._returned in self._ready:
-                data = self._ready.pop(self._returned)
-                break
-            if not self._in_order and self._ready:
-                data = self._ready.pop(min(self._ready))
+            key = self._returned if self._in_order else min(self._ready, default=None)
+            if key in self._ready:
+                data = self._ready.pop(key)
+                self._returned += 1
+                self._send()
+                if data is _SKIP:
+                    continue
                 break
             if self._returned >= self._sent and self._exhausted:
                 if not self._persistent:
@@ -204,11 +253,10 @@ class ThreadedIterator:
             epoch, key, data = self._receive()
             if epoch != self._epoch:
                 continue  # left over from an epoch that was abandoned (persistent workers)
-            if not self._in_order or key == self._returned:
-                break
+            if isinstance(data, _StreamEnd):
+                self._active[data.worker_id] = False
+                data = _SKIP
             self._ready[key] = data
-        self._returned += 1
-        self._send()
         if isinstance(data, _Failure):
             data.reraise()
         return data

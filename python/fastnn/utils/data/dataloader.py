@@ -1,20 +1,32 @@
 """DataLoader in PyTorch's API: batches from a map-style dataset through a sampler, a batch
-sampler and a collate function, in the main thread or prefetched by worker threads.
+sampler and a collate function (or from an iterable dataset's stream), in the main thread or
+prefetched by worker threads.
 
 Workers are threads, not processes: fastnn's kernels and NumPy's copies release the GIL, and
 threads need no pickling of the dataset. With ``num_workers > 0`` batches come out in the
 sampler's order and equal to those of ``num_workers=0`` (see :mod:`._worker`).
 """
 
+import math
+
 import numpy as np
 
-from ._worker import ThreadedIterator, base_seed, fetch
+from ._worker import ThreadedIterator, base_seed, fetch, fetch_stream
 from .collate import default_collate, default_convert
-from .sampler import BatchSampler, RandomSampler, SequentialSampler
+from .dataset import IterableDataset
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 __all__ = ["DataLoader"]
 
 _FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
+
+
+class _InfiniteConstantSampler(Sampler):
+    """The sampler of an iterable dataset: None for ever (the stream decides when to stop)."""
+
+    def __iter__(self):
+        while True:
+            yield None
 
 
 class DataLoader:
@@ -22,7 +34,8 @@ class DataLoader:
 
     Args:
         dataset: a map-style dataset (``__getitem__`` and ``__len__``; an optional batched
-            ``__getitems__`` is used when present).
+            ``__getitems__`` is used when present), or an :class:`IterableDataset`, whose
+            samples are batched in the order its iterator yields them.
         batch_size: samples per batch; None turns automatic batching off (each item is one
             sample, passed through ``collate_fn``, by default :func:`default_convert`).
             Default: 1.
@@ -97,6 +110,18 @@ class DataLoader:
         if generator is not None and not isinstance(generator, np.random.Generator):
             raise TypeError(f"[DataLoader] generator must be a numpy.random.Generator or None, got "
                             f"{type(generator).__name__}")
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable:
+            if shuffle not in (None, False):
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, but got "
+                                 f"shuffle={shuffle}")
+            if sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler option, but got "
+                                 f"sampler={sampler}")
+            if batch_sampler is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified batch_sampler option, but "
+                                 f"got batch_sampler={batch_sampler}")
+            sampler = _InfiniteConstantSampler()
         if sampler is not None and shuffle:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
@@ -112,6 +137,7 @@ class DataLoader:
         if batch_size is not None and batch_sampler is None:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         self.dataset = dataset
+        self._iterable = iterable
         self.num_workers = int(num_workers)
         self.prefetch_factor = prefetch_factor
         self.pin_memory = pin_memory
@@ -145,6 +171,11 @@ class DataLoader:
         return self.batch_sampler if self._auto_collation else self.sampler
 
     def __len__(self):
+        if self._iterable:  # the dataset's own length, if it has one (TypeError otherwise)
+            length = len(self.dataset)
+            if self.batch_size is not None:
+                length = length // self.batch_size if self.drop_last else math.ceil(length / self.batch_size)
+            return length
         return len(self._index_sampler)
 
     def __iter__(self):
@@ -169,11 +200,15 @@ class _SingleThreadIterator:
         self._collate = loader.collate_fn
         base_seed(loader)
         self._indices = iter(loader._index_sampler)
+        self._stream = iter(self._dataset) if loader._iterable else None
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        if self._stream is not None:
+            return fetch_stream(self._stream, self._auto, self._collate, self._loader.batch_size,
+                                self._loader.drop_last)
         return fetch(self._dataset, self._auto, self._collate, next(self._indices))
 
     def __len__(self):

@@ -1,6 +1,7 @@
-"""Map-style datasets in PyTorch's API: ``Dataset`` (``__getitem__`` + ``__len__``),
+"""Datasets in PyTorch's API: map-style ``Dataset`` (``__getitem__`` + ``__len__``),
 ``TensorDataset`` (rows of equal-length tensors or NumPy arrays, with a batched
-``__getitems__``), ``Subset``, ``ConcatDataset`` and ``random_split``.
+``__getitems__``), ``Subset``, ``ConcatDataset`` and ``random_split``; stream-style
+``IterableDataset`` (``__iter__``) and ``ChainDataset``.
 """
 
 import bisect
@@ -13,7 +14,7 @@ from ...tensor import Tensor
 from .collate import StackedSamples
 from .sampler import _permutation
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "random_split"]
+__all__ = ["Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "ChainDataset", "random_split"]
 
 
 class Dataset:
@@ -39,6 +40,64 @@ class Dataset:
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses define ``__iter__`` (and ``__len__`` if they know
+    their length). A :class:`~fastnn.utils.data.DataLoader` over one takes samples in the
+    order the stream gives them, so it accepts no ``shuffle``, ``sampler`` or
+    ``batch_sampler``.
+
+    With ``num_workers > 0`` every worker iterates its own ``iter(dataset)``, made inside the
+    worker, and batches come from the workers in turn; a dataset that should not be
+    repeated by each worker splits itself with :func:`~fastnn.utils.data.get_worker_info`.
+
+    ``dataset_a + dataset_b`` is a :class:`ChainDataset`.
+
+    Example:
+        >>> class Evens(IterableDataset):
+        ...     def __init__(self, n):
+        ...         self.n = n
+        ...     def __iter__(self):
+        ...         info = get_worker_info()
+        ...         start, step = (0, 1) if info is None else (info.id, info.num_workers)
+        ...         return iter(range(2 * start, 2 * self.n, 2 * step))
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Several iterable datasets one after another.
+
+    Args:
+        datasets: iterable datasets, chained lazily when iterated.
+
+    Example:
+        >>> list(ChainDataset([Evens(2), Evens(3)]))
+        [0, 2, 0, 2, 4]
+    """
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def __iter__(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
+            yield from d
+
+    def __len__(self):
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise TypeError(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
+            total += len(d)
+        return total
 
 
 def _as_array(t, i):
@@ -149,6 +208,8 @@ class ConcatDataset(Dataset):
         self.cumulative_sizes = []
         total = 0
         for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError("ConcatDataset does not support IterableDataset")
             total += len(d)
             self.cumulative_sizes.append(total)
 
