@@ -1,7 +1,9 @@
 """Trainer: compile / fit / evaluate / predict and the *_on_batch methods with Keras 3's
 semantics, mixed into :class:`~fastnn.keras.models.Model`. A step: forward in training
-mode, the compiled loss, ``backward``, ``optimizer.apply``; logs are Python floats (the
-loss a batch-size-weighted running mean, metrics their running results).
+mode, the compiled loss plus ``model.losses`` (regularization and add_loss penalties, in
+training and in evaluation, as Keras 3's compute_loss), ``backward``,
+``optimizer.apply``; logs are Python floats (the loss a batch-size-weighted running mean,
+metrics their running results).
 """
 
 import warnings
@@ -80,6 +82,7 @@ class Trainer:
         object.__setattr__(self, "_metric_objs", None)
         object.__setattr__(self, "_loss_tracker", _Mean())
         object.__setattr__(self, "_last_batch_outputs", None)
+        object.__setattr__(self, "_has_extra_losses", None)  # None: not looked at since compile/fit began
 
     # ---- compile ----
 
@@ -126,6 +129,7 @@ class Trainer:
         object.__setattr__(self, "_loss_weight", weight)
         object.__setattr__(self, "_metric_specs", specs)
         object.__setattr__(self, "_metric_objs", None)
+        object.__setattr__(self, "_has_extra_losses", None)
         object.__setattr__(self, "compiled", True)
         object.__setattr__(self, "_compile_config", {"optimizer": optimizer if isinstance(optimizer, str) else None,
                                                      "loss": loss if isinstance(loss, str) else None,
@@ -200,8 +204,20 @@ class Trainer:
         return self.trainable_weights
 
     def _compute_loss(self, y, y_pred, sw):
+        """The compiled loss (times loss_weights) plus every penalty in ``self.losses``
+        (non-scalar ones summed), as Keras 3's compute_loss. Whether the model has any
+        penalties is looked up on the first step of each fit / evaluate / *_on_batch and
+        then kept, as Keras caches it."""
         loss = self._loss_obj(y, y_pred, sample_weight=sw)
-        return loss * self._loss_weight if self._loss_weight != 1.0 else loss
+        if self._loss_weight != 1.0:
+            loss = loss * self._loss_weight
+        if self._has_extra_losses is not False:
+            extra = self.losses
+            if self._has_extra_losses is None:
+                object.__setattr__(self, "_has_extra_losses", bool(extra))
+            for penalty in extra:
+                loss = loss + (penalty if penalty.ndim == 0 else penalty.sum())
+        return loss
 
     def _train_step(self, x, y, sw, params):
         if y is None:
@@ -269,6 +285,7 @@ class Trainer:
         """
         self._assert_compiled("fit")
         v = _verbose("fit", verbose)
+        object.__setattr__(self, "_has_extra_losses", None)
         if validation_data is None and validation_split:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
         if class_weight is not None:
@@ -356,6 +373,7 @@ class Trainer:
             raise ValueError(f"[evaluate] Arguments not recognized: {kwargs}")
         self._assert_compiled("evaluate")
         v = _verbose("evaluate", verbose)
+        object.__setattr__(self, "_has_extra_losses", None)
         data = batches_for("evaluate", x, y, sample_weight, batch_size, False, steps)
         cbs = CallbackList(callbacks, add_progbar=v != 0, model=self, verbose=v, epochs=1, steps=data.num_batches)
         was_training = self.training
@@ -402,6 +420,7 @@ class Trainer:
         """One training step on one batch. Returns the loss (and metrics) tracked since the
         last reset (fit resets them each epoch; see :meth:`reset_metrics`), as Keras 3."""
         self._assert_compiled("train_on_batch")
+        object.__setattr__(self, "_has_extra_losses", None)
         xa, ya = as_array(x, "x"), as_array(y, "y")
         sw = _sample_weights(class_weight, ya, sample_weight) if class_weight is not None else \
             as_array(sample_weight, "sample_weight")
@@ -418,6 +437,7 @@ class Trainer:
         """The loss (and metrics) on one batch in inference mode, accumulated as
         :meth:`train_on_batch`'s."""
         self._assert_compiled("test_on_batch")
+        object.__setattr__(self, "_has_extra_losses", None)
         xa = as_array(x, "x")
         if not self.built:
             self._build_from_batch(xa)
