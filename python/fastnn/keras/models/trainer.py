@@ -11,11 +11,11 @@ import warnings
 import numpy as np
 
 from ...autograd import no_grad
-from ...tensor import Tensor
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from ..callbacks.callback import CallbackList
-from .data import ArrayBatches, IterableBatches, as_array, batches_for, is_array, split_validation
+from .data import (ArrayBatches, IterableBatches, as_array, as_inputs, batches_for, is_array, num_samples,
+                   split_validation, take, to_tensors)
 
 __all__ = ["Trainer"]
 
@@ -32,6 +32,15 @@ def _result(value):
     if isinstance(value, np.ndarray) and value.ndim > 0:
         return value
     return float(value)
+
+
+def _arrays(out):
+    """A model's output as NumPy: one array, or a list / dict of them (several outputs)."""
+    if isinstance(out, dict):
+        return {k: v.data for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return [v.data for v in out]
+    return out.data
 
 
 class _Mean:
@@ -103,6 +112,9 @@ class Trainer:
                 Keras compatibility (fastnn always runs eagerly, one step at a time).
         """
         del run_eagerly, jit_compile, auto_scale_loss
+        if self._num_outputs() > 1:
+            raise NotImplementedError(f"[compile] model '{self.name}' has {self._num_outputs()} outputs; fastnn.keras "
+                                      "trains models with one output (predict and calling the model support several)")
         if steps_per_execution != 1:
             raise NotImplementedError("[compile] steps_per_execution other than 1 is not supported")
         opt = optimizers_module.get(optimizer)
@@ -222,14 +234,14 @@ class Trainer:
     def _train_step(self, x, y, sw, params):
         if y is None:
             raise ValueError("[fit] the data gives no targets y")
-        y_pred = self(x if isinstance(x, Tensor) else Tensor(x), training=True)
+        y_pred = self(to_tensors(x), training=True)
         loss = self._compute_loss(y, y_pred, sw)
         for p in params:
             p.grad = None
         loss.backward()
         self.optimizer.apply([None if p.grad is None else p.grad.data for p in params], params)
         value = float(loss.data)
-        self._loss_tracker.update(value, len(x))
+        self._loss_tracker.update(value, num_samples(x))
         self._update_metrics(y, y_pred.data, sw)
         return value
 
@@ -237,9 +249,9 @@ class Trainer:
         if y is None:
             raise ValueError("[evaluate] the data gives no targets y")
         with no_grad():
-            y_pred = self(x if isinstance(x, Tensor) else Tensor(x), training=False)
+            y_pred = self(to_tensors(x), training=False)
             loss = self._compute_loss(y, y_pred, sw)
-        self._loss_tracker.update(float(loss.data), len(x))
+        self._loss_tracker.update(float(loss.data), num_samples(x))
         self._update_metrics(y, y_pred.data, sw)
 
     def _ensure_optimizer(self, x):
@@ -253,7 +265,7 @@ class Trainer:
 
     def _build_from_batch(self, x):
         with no_grad():
-            self(x[:1] if isinstance(x, Tensor) else Tensor(np.ascontiguousarray(x[:1])), training=False)
+            self(to_tensors(take(x, slice(0, 1))), training=False)
 
     # ---- fit ----
 
@@ -392,7 +404,7 @@ class Trainer:
         ignored), batch by batch in inference mode, concatenated as one NumPy array."""
         v = _verbose("predict", verbose)
         if is_array(x):
-            data = ArrayBatches(as_array(x, "x"), None, None, batch_size or 32, False, steps)
+            data = ArrayBatches(as_inputs(x, "x"), None, None, batch_size or 32, False, steps)
         else:
             data = batches_for("predict", x, None, None, batch_size, False, steps)
         cbs = CallbackList(callbacks, add_progbar=v != 0, model=self, verbose=v, epochs=1, steps=data.num_batches)
@@ -404,14 +416,19 @@ class Trainer:
             for step, (bx, _, _) in enumerate(data):
                 cbs.on_predict_batch_begin(step)
                 with no_grad():
-                    out = self(bx if isinstance(bx, Tensor) else Tensor(bx), training=False)
-                outputs.append(out.data)
-                cbs.on_predict_batch_end(step, {"outputs": out.data})
+                    out = self(to_tensors(bx), training=False)
+                out = _arrays(out)
+                outputs.append(out)
+                cbs.on_predict_batch_end(step, {"outputs": out})
             cbs.on_predict_end()
         finally:
             self.train(was_training)
         if not outputs:
             raise ValueError("[predict] the data gave no batches")
+        if isinstance(outputs[0], dict):
+            return {k: np.concatenate([o[k] for o in outputs], axis=0) for k in outputs[0]}
+        if isinstance(outputs[0], list):
+            return [np.concatenate([o[i] for o in outputs], axis=0) for i in range(len(outputs[0]))]
         return np.concatenate(outputs, axis=0)
 
     # ---- single batches ----
@@ -421,7 +438,7 @@ class Trainer:
         last reset (fit resets them each epoch; see :meth:`reset_metrics`), as Keras 3."""
         self._assert_compiled("train_on_batch")
         object.__setattr__(self, "_has_extra_losses", None)
-        xa, ya = as_array(x, "x"), as_array(y, "y")
+        xa, ya = as_inputs(x, "x"), as_array(y, "y")
         sw = _sample_weights(class_weight, ya, sample_weight) if class_weight is not None else \
             as_array(sample_weight, "sample_weight")
         params = self._ensure_optimizer(xa)
@@ -438,7 +455,7 @@ class Trainer:
         :meth:`train_on_batch`'s."""
         self._assert_compiled("test_on_batch")
         object.__setattr__(self, "_has_extra_losses", None)
-        xa = as_array(x, "x")
+        xa = as_inputs(x, "x")
         if not self.built:
             self._build_from_batch(xa)
         was_training = self.training
@@ -455,7 +472,7 @@ class Trainer:
         self.eval()
         try:
             with no_grad():
-                out = self(as_array(x, "x"), training=False)
+                out = self(to_tensors(as_inputs(x, "x")), training=False)
         finally:
             self.train(was_training)
-        return out.data
+        return _arrays(out)
