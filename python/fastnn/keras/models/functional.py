@@ -75,7 +75,7 @@ class Functional(Model):
         x = layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
         y = layers.Conv2D(16, 3, padding="same")(x)
         x = layers.Activation("relu")(layers.Add()([x, y]))          # a skip connection
-        outputs = layers.Dense(10)(layers.GlobalAveragePooling2D()(x))
+        outputs = layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling2D()(x))
         model = keras.Model(inputs, outputs, name="resnet_block")
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 
@@ -102,16 +102,15 @@ class Functional(Model):
         nodes = self._topological_nodes()
         object.__setattr__(self, "_nodes", nodes)
         object.__setattr__(self, "_run_nodes", [n for n in nodes if not n.is_input])
-        ordered = [t._layer for t in input_list]
-        for node in nodes:
-            if node.layer not in ordered:
-                ordered.append(node.layer)
-        names = {}
+        ordered, seen = [], set()
+        for layer in [t._layer for t in input_list] + [n.layer for n in nodes]:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                ordered.append(layer)
         for layer in ordered:
-            if layer.name in names and names[layer.name] is not layer or layer is self:
+            if layer.name in self._modules:
                 raise ValueError(f"[Model] The name {layer.name!r} is used 2 times in the model. All layer names "
                                  "should be unique.")
-            names[layer.name] = layer
             self._modules[layer.name] = layer
         object.__setattr__(self, "_layer_list", ordered)
         if len(input_list) == 1:
