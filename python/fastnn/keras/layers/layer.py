@@ -89,6 +89,9 @@ class Layer(Module):
         dtype: ``'float32'`` (the only dtype of fastnn.keras layers) or None.
         input_shape: (Keras's legacy argument for a Sequential's first layer) the input shape
             without the batch dimension.
+        activity_regularizer: a regularizer (see :mod:`fastnn.keras.regularizers`) of the
+            layer's output: its value on each outermost call's output joins :attr:`losses`
+            (not divided by the batch size, as in Keras 3).
 
     Example::
 
