@@ -491,7 +491,7 @@ def test_bad_inputs(rng):
         model.fit(x, np.zeros((8, 3)), verbose=3)
     with pytest.raises(ValueError, match="unique names"):
         keras.Sequential([layers.Dense(2, name="a"), layers.Dense(2, name="a")])
-    with pytest.raises(NotImplementedError, match="functional API"):
+    with pytest.raises(ValueError, match=r"\[Model\] All `outputs` values must be KerasTensors"):
         keras.Model(inputs=keras.Input((2,)), outputs=None)
     with pytest.raises(ValueError, match="Could not interpret optimizer"):
         model.compile(optimizer="adamax", loss="mse")

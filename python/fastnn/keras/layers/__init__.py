@@ -1,10 +1,13 @@
-"""fastnn.keras.layers: Keras 3's layers (channels_last image layers) over fastnn's kernels."""
+"""fastnn.keras.layers: Keras 3's layers (channels_last image layers, merging layers for the
+functional API) over fastnn's kernels."""
 
 from .convolutional import *  # noqa: F401,F403
 from .convolutional import __all__ as _convolutional
 from .core import *  # noqa: F401,F403
 from .core import __all__ as _core
 from .layer import Input, InputLayer, KerasTensor, Layer
+from .merging import *  # noqa: F401,F403
+from .merging import __all__ as _merging
 from .normalization import BatchNormalization
 from .torch_module_wrapper import TorchModuleWrapper
 
@@ -15,7 +18,7 @@ GlobalAvgPool2D = GlobalAveragePooling2D  # noqa: F405
 GlobalMaxPool2D = GlobalMaxPooling2D  # noqa: F405
 
 __all__ = (["Input", "InputLayer", "KerasTensor", "Layer", "BatchNormalization", "TorchModuleWrapper", "Conv2d",
-            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"] + _convolutional + _core)
+            "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"] + _convolutional + _core + _merging)
 
 _BY_NAME = {name: globals()[name] for name in __all__ if isinstance(globals()[name], type)}
 

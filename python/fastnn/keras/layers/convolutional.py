@@ -9,7 +9,7 @@ import numpy as np
 from ... import functional as F
 from ...nn.parameter import Parameter
 from ...tensor import Tensor, cat
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from .core import _unsupported, apply_activation_nchw
 from .layer import Layer, shape_str
 
@@ -107,7 +107,8 @@ class Conv2D(_Spatial):
             ``'channels_first'``.
         groups: channel groups (dividing the input channels and ``filters``).
         activation, use_bias, kernel_initializer (default glorot_uniform), bias_initializer
-            (default zeros): as :class:`Dense`.
+            (default zeros), kernel_regularizer (on the ``(kh, kw, in, filters)`` kernel),
+            bias_regularizer, activity_regularizer: as :class:`Dense`.
 
     Shape:
         channels_last: input ``(batch, H, W, C)``, output ``(batch, OH, OW, filters)``.
@@ -128,8 +129,7 @@ class Conv2D(_Spatial):
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        _unsupported("Conv2D", kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                     kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        _unsupported("Conv2D", kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"[Conv2D] Invalid value for argument `filters`. Expected a strictly positive value. "
                              f"Received filters={filters}.")
@@ -153,6 +153,8 @@ class Conv2D(_Spatial):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -173,6 +175,8 @@ class Conv2D(_Spatial):
             self._weight_names.append(("bias", True))
         else:
             self.bias = None
+        self._weight_regularizers = {a: r for a, r in (("weight", self.kernel_regularizer),
+                                                       ("bias", self.bias_regularizer)) if r is not None}
         self._spec = (4, {axis: channels})
 
     @property
@@ -185,6 +189,9 @@ class Conv2D(_Spatial):
 
     def _from_keras(self, index, array):
         return array.transpose(3, 2, 0, 1) if index == 0 else array
+
+    def _keras_view(self, attr, tensor):
+        return tensor.permute(2, 3, 1, 0) if attr == "weight" else tensor
 
     def _nchw(self, x, training):
         # fastnn's conv2d takes Keras's 'same' (asymmetric at odd totals) directly
@@ -205,7 +212,10 @@ class Conv2D(_Spatial):
                 "dilation_rate": list(self.dilation_rate), "groups": self.groups,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
 
 
 class _Pooling2D(_Spatial):

@@ -9,7 +9,7 @@ from ... import functional as F
 from ... import ops
 from ...nn.parameter import Parameter
 from ...tensor import Tensor
-from .. import activations, initializers
+from .. import activations, initializers, regularizers
 from .layer import Layer, shape_str
 
 __all__ = ["Dense", "Activation", "ReLU", "LeakyReLU", "Softmax", "Flatten", "Dropout", "Reshape"]
@@ -41,7 +41,11 @@ class Dense(Layer):
         activation: a name from :mod:`fastnn.keras.activations`, a callable, or None.
         use_bias: add a bias (default True).
         kernel_initializer: default ``'glorot_uniform'``; bias_initializer: default ``'zeros'``.
-        name, trainable: as :class:`Layer`. Regularizers and constraints are not supported.
+        kernel_regularizer, bias_regularizer: penalties of the kernel (in Keras's ``(in,
+            units)`` layout) and the bias, added to :attr:`~Layer.losses` (see
+            :mod:`fastnn.keras.regularizers`).
+        activity_regularizer: a penalty of the layer's output, from each outermost call.
+        name, trainable: as :class:`Layer`. Constraints are not supported.
 
     Shape:
         Input ``(batch, ..., in)``; output ``(batch, ..., units)``.
@@ -59,8 +63,8 @@ class Dense(Layer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, lora_rank=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        _unsupported("Dense", kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-                     kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, lora_rank=lora_rank)
+        _unsupported("Dense", kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+                     lora_rank=lora_rank)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"[Dense] Received an invalid value for `units`, expected a positive integer. "
                              f"Received: units={units}")
@@ -69,6 +73,8 @@ class Dense(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
 
     def build(self, input_shape):
         in_features = input_shape[-1]
@@ -83,6 +89,8 @@ class Dense(Layer):
             self._weight_names.append(("bias", True))
         else:
             self.bias = None
+        self._weight_regularizers = {a: r for a, r in (("weight", self.kernel_regularizer),
+                                                       ("bias", self.bias_regularizer)) if r is not None}
         self._spec = (None, {-1: in_features})
 
     @property
@@ -96,6 +104,9 @@ class Dense(Layer):
     def _from_keras(self, index, array):
         return array.T if index == 0 else array
 
+    def _keras_view(self, attr, tensor):
+        return tensor.t() if attr == "weight" else tensor
+
     def call(self, inputs):
         return self.activation(F.linear(inputs, self.weight, self.bias))
 
@@ -108,7 +119,10 @@ class Dense(Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias, "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
 
 
 class Activation(Layer):

@@ -1,18 +1,21 @@
 """Layer, the base of every Keras layer and model (a :class:`fastnn.nn.Module`), and the
 Input / InputLayer placeholders. Weights live in fastnn's layouts and show in Keras's
 through get_weights. Layers start in inference mode (as ``layer(x)`` is in Keras);
-``train()``/``eval()`` or ``training=`` switch it. Inside a Sequential, image tensors stay
-NCHW between channels_last image layers (``_layout`` / ``_call_nchw``).
+``train()``/``eval()`` or ``training=`` switch it. Inside a model, image tensors stay
+NCHW between channels_last image layers (``_layout`` / ``_call_nchw`` / ``_apply``).
+Called on KerasTensors, a layer records a graph Node instead of computing (node.py).
 """
 
 import inspect
+import weakref
 
 import numpy as np
 
 from ...nn.module import Module
 from ...nn.parameter import Parameter
 from ...tensor import Tensor
-from .. import backend, initializers
+from .. import backend, initializers, regularizers
+from .node import KerasTensor, Node, flatten, is_shape, map_structure, shape_str
 
 __all__ = ["Layer", "InputLayer", "Input", "KerasTensor"]
 
@@ -22,6 +25,9 @@ _ALLOWED_KWARGS = {"input_shape", "input_dim", "batch_size", "batch_input_shape"
 
 _TRAINING = None   # the training flag of the enclosing layer call, None outside any call
 _RECORDER = None   # a list collecting (layer, output) during a training step, or None
+# layers holding add_loss / activity penalties; an outermost call clears its own layers'
+# (as Keras), and skips that walk while no layer holds any
+_LOSS_HOLDERS = weakref.WeakSet()
 
 
 def set_output_recorder(recorder):
@@ -41,24 +47,13 @@ def to_tensor(x):
     return Tensor(a)
 
 
-def shape_str(shape):
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+def _logical_shape(shape, nchw):
+    """The channels_last shape an NCHW stand-in of ``shape`` represents."""
+    return (shape[0], shape[2], shape[3], shape[1]) if nchw else tuple(shape)
 
 
-class KerasTensor:
-    """The symbolic input ``keras.Input(shape)`` returns: a shape with None for the batch,
-    a dtype and the :class:`InputLayer` that made it. Give it as the first entry of a
-    :class:`~fastnn.keras.models.Sequential`."""
-
-    def __init__(self, shape, dtype, name, layer):
-        self.shape, self.dtype, self.name, self._layer = tuple(shape), dtype, name, layer
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    def __repr__(self):
-        return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}, name={self.name}>"
+def _scalar_loss(value):
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value, np.float32))
 
 
 def _class_accepts_training(cls):
@@ -94,6 +89,9 @@ class Layer(Module):
         dtype: ``'float32'`` (the only dtype of fastnn.keras layers) or None.
         input_shape: (Keras's legacy argument for a Sequential's first layer) the input shape
             without the batch dimension.
+        activity_regularizer: a regularizer (see :mod:`fastnn.keras.regularizers`) of the
+            layer's output: its value on each outermost call's output joins :attr:`losses`
+            (not divided by the batch size, as in Keras 3).
 
     Example::
 
@@ -113,7 +111,7 @@ class Layer(Module):
                 # build returns, whoever called it
                 out = _build(self, input_shape)
                 self.built = True
-                if self._build_shape is None and input_shape is not None:
+                if self._build_shape is None and input_shape is not None and is_shape(input_shape):
                     self._build_shape = (None,) + tuple(input_shape[1:])
                 return out
             wrapped._marks_built = True
@@ -127,8 +125,6 @@ class Layer(Module):
         unknown = set(kwargs) - _ALLOWED_KWARGS
         if unknown:
             raise TypeError(f"[{cls}] Unrecognized keyword arguments passed to {cls}: {sorted(unknown)}")
-        if activity_regularizer is not None:
-            raise NotImplementedError(f"[{cls}] activity_regularizer is not supported by fastnn.keras")
         if dtype not in (None, "float32", np.float32) and np.dtype(dtype) != np.float32:
             raise ValueError(f"[{cls}] fastnn.keras layers compute in float32, got dtype={dtype!r}")
         if name is not None and not isinstance(name, str):
@@ -141,6 +137,10 @@ class Layer(Module):
         self._build_shape = None   # the input shape (batch None) the layer was built for
         self._output_shape = None  # its output shape, once known
         self._weight_names = []    # add_weight order: (attribute name, trainable)
+        self._weight_regularizers = {}  # attribute name -> regularizer
+        self._losses = []          # add_loss / activity penalties of the last outermost call
+        self._inbound_nodes = []   # the functional API's calls of this layer (node.Node)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         input_shape = kwargs.get("input_shape")
         if input_shape is None and kwargs.get("input_dim") is not None:
             input_shape = (kwargs["input_dim"],)
@@ -195,10 +195,13 @@ class Layer(Module):
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True, regularizer=None,
                    constraint=None, aggregation="none", overwrite_with_gradient=False, name=None):
         """Create, register and return a weight: a Parameter when trainable, else a buffer
-        Tensor. ``initializer`` defaults to glorot_uniform for floats (as Keras)."""
-        if regularizer is not None or constraint is not None:
-            raise NotImplementedError(f"[{type(self).__name__}.add_weight] regularizers and constraints are not "
-                                      "supported by fastnn.keras")
+        Tensor. ``initializer`` defaults to glorot_uniform for floats (as Keras);
+        ``regularizer`` (anything :func:`fastnn.keras.regularizers.get` takes) adds its
+        penalty of the weight to :attr:`losses` while the weight is trainable."""
+        if constraint is not None:
+            raise NotImplementedError(f"[{type(self).__name__}.add_weight] constraints are not supported by "
+                                      "fastnn.keras")
+        regularizer = regularizers.get(regularizer)
         shape = () if shape is None else tuple(int(s) for s in shape)
         init = initializers.get("glorot_uniform" if initializer is None else initializer)
         value = np.ascontiguousarray(np.asarray(init(shape, np.float32), dtype=np.float32).reshape(shape))
@@ -210,6 +213,8 @@ class Layer(Module):
         else:
             self.register_buffer(attr, Tensor(value))
         self._weight_names.append((attr, bool(trainable)))
+        if regularizer is not None:
+            self._weight_regularizers[attr] = regularizer
         return getattr(self, attr)
 
     def _own_weights(self):
@@ -295,6 +300,77 @@ class Layer(Module):
                              "You can build it manually via: `layer.build(input_shape)`.")
         return int(sum(t.numel() for t in self.weights))
 
+    # ---- losses (add_loss, activity and weight regularization) ----
+
+    def _keras_view(self, attr, tensor):
+        """Weight ``attr`` as a Tensor in Keras's layout (a differentiable view), for
+        regularizers that depend on the layout."""
+        return tensor
+
+    def _layers_below(self):
+        """This layer and every layer under it, each once, depth first."""
+        out, seen, stack = [], set(), [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            stack.extend(reversed([m for m in layer._modules.values() if isinstance(m, Layer)]))
+        return out
+
+    def add_loss(self, loss):
+        """Add a scalar penalty (a Tensor, or a list of them) to :attr:`losses` until the next
+        outermost call of a layer holding this one; call it inside ``call()``."""
+        for value in flatten(loss):
+            if not isinstance(value, (Tensor, float, int, np.floating, np.integer, np.ndarray)):
+                raise ValueError(f"[{type(self).__name__}.add_loss] expected a scalar Tensor, got "
+                                 f"{type(value).__name__}")
+            self._losses.append(_scalar_loss(value))
+        if self._losses:
+            _LOSS_HOLDERS.add(self)
+
+    def _clear_losses(self):
+        for layer in self._layers_below():
+            if layer._losses:
+                layer._losses = []
+                _LOSS_HOLDERS.discard(layer)
+
+    def _weight_regularization_losses(self):
+        out = []
+        for layer in self._layers_below():
+            if not layer._weight_regularizers or not layer._trainable:
+                continue
+            for attr, trainable in layer._weight_names:
+                regularizer = layer._weight_regularizers.get(attr)
+                weight = getattr(layer, attr, None)
+                if not trainable or regularizer is None or weight is None:
+                    continue
+                view = weight if getattr(regularizer, "_layout_free", False) else layer._keras_view(attr, weight)
+                out.append(_scalar_loss(regularizer(view)))
+        return out
+
+    @property
+    def losses(self):
+        """The scalar penalties as Tensors (differentiable): those added by :meth:`add_loss`
+        and the activity regularizers in the last outermost call, this layer's first then
+        its sublayers', then every trainable weight's regularizer applied to the weight's
+        current value (in Keras's layout), in :attr:`trainable_weights` order."""
+        out = []
+        for layer in self._layers_below():
+            out.extend(layer._losses)
+        out.extend(self._weight_regularization_losses())
+        return out
+
+    def _add_activity_loss(self, output):
+        if isinstance(output, Tensor):
+            self._losses.append(_scalar_loss(self.activity_regularizer(output)))
+            _LOSS_HOLDERS.add(self)
+        else:
+            for value in flatten(output):
+                if isinstance(value, Tensor):
+                    self._add_activity_loss(value)
+
     # ---- build and call ----
 
     def build(self, input_shape):
@@ -302,19 +378,38 @@ class Layer(Module):
         self.built = True
 
     def _build_for(self, input_shape):
-        input_shape = (None,) + tuple(input_shape[1:])
+        """Build for one input shape, or for a list of them (a layer taking several inputs)."""
+        if is_shape(input_shape):
+            input_shape = (None,) + tuple(input_shape[1:])
+        else:
+            input_shape = [(None,) + tuple(s[1:]) for s in input_shape]
         self.build(input_shape)
         self.built = True
         self._build_shape = input_shape
 
     def compute_output_shape(self, input_shape):
-        """The output shape for ``input_shape`` (batch None). By default: the shape the layer
-        gives a zero input of batch size 1, computed without recording a graph."""
+        """The output shape for ``input_shape`` (batch None; a list of shapes for several
+        inputs). By default: the shape(s) the layer gives zero inputs of batch size 1,
+        computed without recording a graph.
+
+        Raises:
+            ValueError: an input dimension other than the batch is None (the layer must
+                then implement compute_output_shape itself).
+        """
         from ...autograd import no_grad
-        probe = Tensor(np.zeros((1,) + tuple(input_shape[1:]), np.float32))
+        shapes = [input_shape] if is_shape(input_shape) else list(input_shape)
+        for shape in shapes:
+            if None in tuple(shape[1:]):
+                raise ValueError(f"[{type(self).__name__}] layer {self.name!r} cannot infer its output shape for "
+                                 f"input shape {shape_str(shape)}: only the batch dimension may be None unless the "
+                                 "layer implements compute_output_shape()")
+        probes = [Tensor(np.zeros((1,) + tuple(s[1:]), np.float32)) for s in shapes]
         with no_grad():
-            out = self._invoke(probe, False)
-        return (None,) + tuple(out.shape[1:])
+            out = self._invoke(probes[0] if is_shape(input_shape) else probes, False)
+        self._clear_losses()
+        if isinstance(out, Tensor):
+            return (None,) + tuple(out.shape[1:])
+        return map_structure(lambda t: (None,) + tuple(t.shape[1:]), out)
 
     def _check_input(self, shape):
         """ValueError naming this layer when ``shape`` does not fit what it was built for."""
@@ -339,17 +434,23 @@ class Layer(Module):
 
     def __call__(self, inputs, *args, training=None, **kwargs):
         x = _convert_inputs(inputs)
-        if isinstance(x, KerasTensor):
-            raise TypeError(f"[{type(self).__name__}] calling a layer on a symbolic keras.Input (the functional "
-                            "API) is not supported by fastnn.keras; give the Input to Sequential, or subclass Model")
         if isinstance(x, Tensor):
             if not self.built:
                 self._build_for(x.shape)
             self._check_input(x.shape)
-        elif not self.built:
-            self.built = True
+        else:
+            leaves = flatten(x)
+            if any(isinstance(v, KerasTensor) for v in leaves):
+                return self._symbolic_call(x, args, training, kwargs)
+            if not self.built:
+                if leaves and all(isinstance(v, Tensor) for v in leaves) and isinstance(x, (list, tuple)):
+                    self._build_for([v.shape for v in leaves])
+                else:
+                    self.built = True
         global _TRAINING
         outer = _TRAINING
+        if outer is None and _LOSS_HOLDERS:
+            self._clear_losses()  # an outermost call starts its layers' penalties afresh (Keras)
         if training is None:
             training = self.training if outer is None else outer
         training = bool(training)
@@ -361,12 +462,72 @@ class Layer(Module):
                 out = self.call(x, *args, **kwargs)
         finally:
             _TRAINING = outer
+        if self.activity_regularizer is not None:
+            self._add_activity_loss(out)
         if isinstance(out, Tensor):
             if self._output_shape is None:
                 self._output_shape = (None,) + tuple(out.shape[1:])
             if _RECORDER is not None:
                 _RECORDER.append((self, out))
         return out
+
+    def _symbolic_call(self, x, args, training, kwargs):
+        """The functional API: build the layer for the KerasTensors' shapes, record a Node
+        and return KerasTensors of the output shape(s)."""
+        cls = type(self).__name__
+        leaves = flatten(x)
+        if not all(isinstance(v, KerasTensor) for v in leaves):
+            kinds = sorted({type(v).__name__ for v in leaves if not isinstance(v, KerasTensor)})
+            raise ValueError(f"[{cls}] layer {self.name!r} was called on a mix of symbolic KerasTensors and other "
+                             f"values ({', '.join(kinds)}); in a functional model every input of a layer must come "
+                             "from keras.Input or from another layer")
+        if args:
+            raise ValueError(f"[{cls}] layer {self.name!r}: pass the inputs of a functional call as one argument "
+                             "(a KerasTensor, or a list/dict of them); other arguments must be keywords")
+        shapes = map_structure(lambda t: t.shape, x)
+        if isinstance(x, KerasTensor):
+            if not self.built:
+                self._build_for(shapes)
+            self._check_input(shapes)
+        elif not self.built:
+            if isinstance(x, (list, tuple)) and all(is_shape(s) for s in shapes):
+                self._build_for(list(shapes))
+            else:
+                self.build(shapes)
+                self.built = True
+        if isinstance(shapes, tuple) and not is_shape(shapes):
+            shapes = list(shapes)
+        out_shapes = self.compute_output_shape(shapes)
+        if training is not None:
+            kwargs = dict(kwargs, training=bool(training))
+        if is_shape(out_shapes):
+            outputs = KerasTensor(out_shapes, "float32", self.name, self)
+            flat_out = [outputs]
+            if self._output_shape is None:
+                self._output_shape = (None,) + tuple(out_shapes[1:])
+        else:
+            flat_out = [KerasTensor(s, "float32", f"{self.name}_{i}", self) for i, s in enumerate(out_shapes)]
+            outputs = flat_out
+        node = Node(self, x, kwargs, outputs)
+        for i, t in enumerate(flat_out):
+            t._node, t._index = node, i
+        return outputs
+
+    def _apply(self, x, nchw, training):
+        """This (built) layer on one tensor inside a model's forward pass: ``x`` is an NCHW
+        stand-in of a channels_last tensor when ``nchw``. Returns (output, whether the
+        output is such a stand-in). Adds the activity penalty, on the Keras layout."""
+        self._check_input(_logical_shape(x.shape, nchw))
+        mode = self._layout(x.ndim)
+        if mode == "nchw":
+            y, y_nchw = self._call_nchw(x if nchw else x.permute(0, 3, 1, 2), training)
+        else:
+            if nchw and mode == "keras":
+                x, nchw = x.permute(0, 2, 3, 1), False
+            y, y_nchw = self._invoke(x, training), nchw
+        if self.activity_regularizer is not None:
+            self._add_activity_loss(y.permute(0, 2, 3, 1) if y_nchw else y)
+        return y, y_nchw
 
     def forward(self, inputs, *args, **kwargs):
         return self.__call__(inputs, *args, **kwargs)
@@ -391,6 +552,8 @@ class Layer(Module):
     def get_config(self):
         """The constructor arguments as a JSON-able dict (what save/load rebuild from)."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -453,6 +616,7 @@ class InputLayer(Layer):
         self._output_shape = (None,) + shape
         self.built = True
         self.output = KerasTensor((None,) + shape, "float32", self.name, self)
+        self.output._node = Node(self, None, None, self.output)
 
     @property
     def batch_shape(self):
@@ -470,11 +634,16 @@ class InputLayer(Layer):
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None,
           optional=False):
-    """A symbolic input of ``shape`` (without the batch dimension), to start a Sequential.
+    """A symbolic input of ``shape`` (without the batch dimension): the start of a
+    functional model's graph, or of a Sequential.
 
     Example::
 
-        model = Sequential([Input(shape=(28, 28, 1)), Conv2D(8, 3), Flatten(), Dense(10)])
+        inputs = Input(shape=(28, 28, 1))
+        x = Conv2D(8, 3, activation="relu")(inputs)
+        outputs = Dense(10)(Flatten()(x))
+        model = Model(inputs, outputs)
+        # or: Sequential([Input(shape=(28, 28, 1)), Conv2D(8, 3), Flatten(), Dense(10)])
     """
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
                        input_tensor=tensor, optional=optional, name=name)

@@ -11,7 +11,7 @@ import numpy as np
 from ... import functional as F
 from ...nn.parameter import Parameter
 from ...tensor import Tensor
-from .. import initializers
+from .. import initializers, regularizers
 from .core import _unsupported
 from .layer import Layer, shape_str
 
@@ -35,6 +35,8 @@ class BatchNormalization(Layer):
         center: learn ``beta`` (default True). scale: learn ``gamma`` (default True).
         beta_initializer, gamma_initializer, moving_mean_initializer,
         moving_variance_initializer: defaults zeros, ones, zeros, ones.
+        beta_regularizer, gamma_regularizer: penalties of beta and gamma, added to
+            :attr:`~Layer.losses` (see :mod:`fastnn.keras.regularizers`).
 
     Shape: output as input.
 
@@ -48,8 +50,9 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  synchronized=False, **kwargs):
         super().__init__(**kwargs)
-        _unsupported("BatchNormalization", beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
-                     beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        _unsupported("BatchNormalization", beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
         if not isinstance(axis, (int, np.integer)):
             raise TypeError(f"[BatchNormalization] axis must be an int, got {axis!r}")
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
@@ -83,6 +86,8 @@ class BatchNormalization(Layer):
         self.register_buffer("running_var", Tensor(np.asarray(self.moving_variance_initializer((c,), np.float32),
                                                               np.float32)))
         self._weight_names = names + [("running_mean", False), ("running_var", False)]
+        self._weight_regularizers = {a: r for a, r in (("weight", self.gamma_regularizer),
+                                                       ("bias", self.beta_regularizer)) if r is not None}
         self._scratch = (np.zeros(c, np.float32), np.ones(c, np.float32))
         self._spec = (ndim, {axis: c})
 
@@ -130,4 +135,6 @@ class BatchNormalization(Layer):
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
                 "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
                 "synchronized": self.synchronized}

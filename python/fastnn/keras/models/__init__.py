@@ -1,7 +1,8 @@
-"""fastnn.keras.models: Model (subclassing API), Sequential and load_model."""
+"""fastnn.keras.models: Model (functional and subclassing APIs), Sequential and load_model."""
 
+from .functional import Functional
 from .model import Model
 from .saving import load_model
 from .sequential import Sequential
 
-__all__ = ["Model", "Sequential", "load_model"]
+__all__ = ["Model", "Functional", "Sequential", "load_model"]

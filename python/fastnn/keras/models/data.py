@@ -1,7 +1,8 @@
 """How fit/evaluate/predict read their data: NumPy arrays or fastnn Tensors sliced into
 batches (optionally shuffled), or any iterable of batches (a fastnn.utils.data.DataLoader,
 a generator factory, a list of tuples) whose items are ``x``, ``(x,)``, ``(x, y)`` or
-``(x, y, sample_weight)``.
+``(x, y, sample_weight)``. For a model with several inputs, x is a list/tuple of arrays or
+a dict of them (by input name), sliced alike.
 """
 
 import math
@@ -10,11 +11,23 @@ import numpy as np
 
 from ...tensor import Tensor, generator
 
-__all__ = ["is_array", "as_array", "ArrayBatches", "IterableBatches", "batches_for", "split_validation"]
+__all__ = ["is_array", "as_array", "is_structured", "as_inputs", "num_samples", "take", "to_tensors",
+           "ArrayBatches", "IterableBatches", "batches_for", "split_validation"]
+
+
+def is_structured(x):
+    """True for several model inputs: a dict, or a list/tuple holding arrays or Tensors."""
+    if isinstance(x, dict):
+        return True
+    return isinstance(x, (list, tuple)) and any(isinstance(v, (np.ndarray, Tensor)) for v in x)
 
 
 def is_array(x):
-    return isinstance(x, (np.ndarray, Tensor, list)) or np.isscalar(x)
+    """Arrays (or several inputs' arrays), as opposed to an iterable of batches: a list of
+    (x, y) tuples is batches."""
+    if isinstance(x, list) and x and isinstance(x[0], (tuple, list, dict)) and is_structured(x[0]):
+        return False
+    return isinstance(x, (np.ndarray, Tensor, list)) or np.isscalar(x) or is_structured(x)
 
 
 def as_array(x, what):
@@ -29,6 +42,46 @@ def as_array(x, what):
     if a.ndim == 0:
         raise ValueError(f"[fit] {what} must have a batch dimension, got a scalar")
     return a
+
+
+def as_inputs(x, what):
+    """x as :func:`as_array` does, or each array of several inputs (a list or a dict)."""
+    if isinstance(x, dict):
+        return {k: as_array(v, f"{what}[{k!r}]") for k, v in x.items()}
+    if is_structured(x):
+        return [as_array(v, f"{what}[{i}]") for i, v in enumerate(x)]
+    return as_array(x, what)
+
+
+def _leaves(x):
+    return list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def num_samples(x):
+    """The number of samples (first axis) of x, or of the first of several inputs."""
+    return len(_leaves(x)[0])
+
+
+def take(x, index):
+    """x[index], or each input's [index] for several inputs."""
+    if isinstance(x, dict):
+        return {k: v[index] for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [v[index] for v in x]
+    return x[index]
+
+
+def to_tensors(x):
+    """fastnn Tensors for an array (or each of several), leaving Tensors as they are."""
+    if isinstance(x, dict):
+        return {k: to_tensors(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_tensors(v) for v in x]
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _unpack(item):
@@ -52,7 +105,11 @@ class ArrayBatches:
 
     def __init__(self, x, y, sample_weight, batch_size, shuffle=False, steps=None):
         self.x, self.y, self.sw = x, y, sample_weight
-        self.n = len(x)
+        self.n = num_samples(x)
+        sizes = [len(a) for a in _leaves(x)]
+        if len(set(sizes)) > 1:
+            raise ValueError(f"[fit] Data cardinality is ambiguous: x sizes: {', '.join(map(str, sizes))}. Make sure "
+                             "all arrays contain the same number of samples.")
         for name, a in (("y", y), ("sample_weight", sample_weight)):
             if a is not None and len(a) != self.n:
                 raise ValueError(f"[fit] Data cardinality is ambiguous: x sizes: {self.n}, {name} sizes: {len(a)}. "
@@ -75,10 +132,11 @@ class ArrayBatches:
             s = int(starts[k])
             if order is None:
                 sl = slice(s, min(s + bs, n))
-                yield (self.x[sl], None if self.y is None else self.y[sl], None if self.sw is None else self.sw[sl])
+                yield (take(self.x, sl), None if self.y is None else self.y[sl],
+                       None if self.sw is None else self.sw[sl])
             else:
                 idx = order[s:s + bs]
-                yield (self.x[idx], None if self.y is None else self.y[idx],
+                yield (take(self.x, idx), None if self.y is None else self.y[idx],
                        None if self.sw is None else self.sw[idx])
 
 
@@ -103,9 +161,13 @@ class IterableBatches:
         k = 0
         for item in self.data:
             x, y, sw = _unpack(item)
-            yield (x.data if isinstance(x, Tensor) else np.asarray(x),
-                   None if y is None else (y.data if isinstance(y, Tensor) else np.asarray(y)),
-                   None if sw is None else (sw.data if isinstance(sw, Tensor) else np.asarray(sw)))
+            if isinstance(x, dict):
+                x = {k: _raw(v) for k, v in x.items()}
+            elif is_structured(x):
+                x = [_raw(v) for v in x]
+            else:
+                x = _raw(x)
+            yield (x, None if y is None else _raw(y), None if sw is None else _raw(sw))
             k += 1
             if self.steps is not None and k >= self.steps:
                 return
@@ -118,7 +180,7 @@ def batches_for(op, x, y, sample_weight, batch_size, shuffle=False, steps=None):
     if x is None:
         raise ValueError(f"[{op}] x must be given")
     if is_array(x):
-        xa = as_array(x, "x")
+        xa = as_inputs(x, "x")
         return ArrayBatches(xa, as_array(y, "y"), as_array(sample_weight, "sample_weight"), batch_size or 32,
                             shuffle, steps)
     if y is not None:
@@ -144,8 +206,8 @@ def split_validation(x, y, sample_weight, validation_split):
                          "iterables of batches")
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"[fit] validation_split must be in (0, 1), got {validation_split}")
-    x, y, sw = as_array(x, "x"), as_array(y, "y"), as_array(sample_weight, "sample_weight")
-    n = len(x)
+    x, y, sw = as_inputs(x, "x"), as_array(y, "y"), as_array(sample_weight, "sample_weight")
+    n = num_samples(x)
     at = int(math.floor(n * (1.0 - validation_split)))
     if at == 0 or at == n:
         raise ValueError(f"[fit] Training data contains {n} samples, which is not sufficient to split it into a "
@@ -153,7 +215,7 @@ def split_validation(x, y, sample_weight, validation_split):
                          "provide more data, or a different value for the `validation_split` argument.")
 
     def cut(a):
-        return (None, None) if a is None else (a[:at], a[at:])
+        return (None, None) if a is None else (take(a, slice(None, at)), take(a, slice(at, None)))
 
     (xt, xv), (yt, yv), (st, sv) = cut(x), cut(y), cut(sw)
     return (xt, yt, st), (xv, yv, sv)

@@ -1,8 +1,9 @@
-"""Model: a Layer that trains (Keras 3's subclassing API), and is a fastnn.nn.Module.
+"""Model: a Layer that trains, and is a fastnn.nn.Module.
 
-Subclass it, create layers in ``__init__`` and compute in ``call(self, inputs,
-training=None)``; then compile/fit/evaluate/predict, or train it in a PyTorch-style loop
-(``model(x)`` returns a Tensor, ``model.parameters()`` are its weights once built).
+``Model(inputs, outputs)`` makes a functional model (models/functional.py). Or subclass
+it, create layers in ``__init__`` and compute in ``call(self, inputs, training=None)``;
+then compile/fit/evaluate/predict, or train it in a PyTorch-style loop (``model(x)``
+returns a Tensor, ``model.parameters()`` are its weights once built).
 """
 
 import numpy as np
@@ -18,7 +19,10 @@ __all__ = ["Model"]
 
 
 class Model(Trainer, Layer):
-    """A model: layers plus training (``keras.Model``, subclassing API).
+    """A model: layers plus training (``keras.Model``).
+
+    ``Model(inputs, outputs, name=None)`` builds a functional model from KerasTensors (see
+    :class:`~fastnn.keras.models.functional.Functional`); otherwise subclass it.
 
     Args:
         name: the model's name (default: the snake_case class name, numbered).
@@ -44,16 +48,30 @@ class Model(Trainer, Layer):
         model.compile(optimizer="adam", loss=SparseCategoricalCrossentropy(from_logits=True))
         model.fit(x, y, epochs=2)
 
-    The functional API (``Model(inputs, outputs)``) is not supported: use
-    :class:`~fastnn.keras.models.Sequential` or subclass Model.
+    A subclass of Model cannot pass ``inputs``/``outputs`` to ``Model.__init__`` (Keras's
+    "subclassed functional model"); build the functional model with ``Model(inputs,
+    outputs)`` and wrap or call it instead.
     """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            from .functional import Functional
+            return super().__new__(Functional)
+        return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
         if args or "inputs" in kwargs or "outputs" in kwargs:
-            raise NotImplementedError("[Model] the functional API (Model(inputs, outputs)) is not supported by "
-                                      "fastnn.keras; use Sequential, or subclass Model and define call()")
+            raise NotImplementedError(f"[{type(self).__name__}] a subclass of Model cannot take inputs/outputs "
+                                      "(Keras's subclassed functional model is not supported by fastnn.keras); use "
+                                      "keras.Model(inputs, outputs), or define call() in the subclass")
+        self._plain_init(**kwargs)
+
+    def _plain_init(self, **kwargs):
         Layer.__init__(self, **kwargs)
         self._trainer_init()
+
+    def _num_outputs(self):
+        return 1
 
     @property
     def layers(self):
@@ -158,4 +176,9 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        """The model of ``get_config()``: ``Model.from_config`` of a functional model's
+        config rebuilds its graph (as Keras); a subclass gets ``cls(**config)``."""
+        if cls is Model and "input_layers" in config and "output_layers" in config:
+            from .functional import Functional
+            return Functional.from_config(config, custom_objects=custom_objects)
         return cls(**config)

@@ -128,6 +128,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """
     del safe_mode
     from .. import losses, optimizers
+    from .functional import Functional
     from .sequential import Sequential
     path = _path("load_model", filepath, ".fnn")
     data = _read("load_model", path)
@@ -135,10 +136,11 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         raise ValueError(f"[load_model] {path} holds only weights; build the model and call load_weights")
     entry = json.loads(data["config"])
     custom_objects = custom_objects or {}
-    cls = custom_objects.get(entry["class_name"]) or {"Sequential": Sequential}.get(entry["class_name"])
+    cls = custom_objects.get(entry["class_name"]) or {"Sequential": Sequential,
+                                                      "Functional": Functional}.get(entry["class_name"])
     if cls is None:
         raise ValueError(f"[load_model] Unknown model class {entry['class_name']!r}: pass it in custom_objects")
-    model = cls.from_config(entry["config"], custom_objects=custom_objects) if cls is Sequential \
+    model = cls.from_config(entry["config"], custom_objects=custom_objects) if cls in (Sequential, Functional) \
         else cls.from_config(entry["config"])
     if not model.built:
         shape = entry["config"].get("build_input_shape")

@@ -14,10 +14,6 @@ from .model import Model
 __all__ = ["Sequential"]
 
 
-def _logical_shape(shape, nchw):
-    return (shape[0], shape[2], shape[3], shape[1]) if nchw else tuple(shape)
-
-
 class Sequential(Model):
     """A linear stack of layers.
 
@@ -59,6 +55,10 @@ class Sequential(Model):
     def add(self, layer, rebuild=True):
         """Append a layer (or set the input with an Input / InputLayer first)."""
         if isinstance(layer, KerasTensor):
+            if not isinstance(layer._layer, InputLayer):
+                raise ValueError(f"[Sequential.add] only a keras.Input can start a Sequential; {layer!r} is the "
+                                 f"output of layer {layer._layer.name!r} (use keras.Model(inputs, outputs) for a "
+                                 "graph of layers)")
             layer = layer._layer
         if not isinstance(layer, Layer):
             hint = " (wrap a fastnn.nn.Module in keras.layers.TorchModuleWrapper)" if isinstance(layer, Module) else ""
@@ -136,16 +136,7 @@ class Sequential(Model):
         training = bool(training)
         recorder = layer_module._RECORDER
         for layer in self._stack:
-            layer._check_input(_logical_shape(x.shape, nchw))
-            mode = layer._layout(x.ndim)
-            if mode == "nchw":
-                if not nchw:
-                    x = x.permute(0, 3, 1, 2)
-                x, nchw = layer._call_nchw(x, training)
-            else:
-                if nchw and mode == "keras":
-                    x, nchw = x.permute(0, 2, 3, 1), False
-                x = layer._invoke(x, training)
+            x, nchw = layer._apply(x, nchw, training)
             if recorder is not None:
                 recorder.append((layer, x))
         if nchw:

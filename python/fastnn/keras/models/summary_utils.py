@@ -1,6 +1,6 @@
-"""model.summary(): Keras 3's table (Layer (type) | Output Shape | Param #) drawn with box
-characters, then the parameter totals with their sizes (4 bytes per float32 scalar, in
-B/KB/MB/GB of 1024)."""
+"""model.summary(): Keras 3's table (Layer (type) | Output Shape | Param #, and Connected to
+for a functional model, one inbound tensor per line) drawn with box characters, then the
+parameter totals with their sizes (4 bytes per float32 scalar, in B/KB/MB/GB of 1024)."""
 
 from ..layers.layer import shape_str
 
@@ -27,30 +27,42 @@ def _row(layer):
     return name, shape, params
 
 
+def _lines(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _nbytes(weights):
     return sum(w.numel() * w.element_size() for w in weights)
 
 
-def print_summary(model, line_length=None, print_fn=None):
+def print_summary(model, line_length=None, print_fn=None, connections=None):
+    """Print the table; ``connections(layer)``, when given, lists the layer's inbound
+    tensors for a fourth column."""
     print_fn = print_fn or print
-    rows = [_row(layer) for layer in model.layers]
-    headers = ("Layer (type)", "Output Shape", "Param #")
-    widths = [max([31, len(headers[0])] + [len(r[0]) for r in rows]),
-              max([22, len(headers[1])] + [len(r[1]) for r in rows]),
-              max([13, len(headers[2])] + [len(r[2]) for r in rows])]
-    if line_length and line_length > sum(widths) + 10:
-        widths[0] += line_length - (sum(widths) + 10)
+    rows = [_row(layer) + ((connections(layer),) if connections else ()) for layer in model.layers]
+    headers = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if connections else ())
+    minimum = (31, 22, 13, 19)
+    widths = [max([minimum[i], len(headers[i])] + [max(map(len, _lines(r[i]))) for r in rows])
+              for i in range(len(headers))]
+    extra = 3 * len(widths) + 1
+    if line_length and line_length > sum(widths) + extra:
+        widths[0] += line_length - (sum(widths) + extra)
 
     def line(left, mid, right, fill):
         return left + mid.join(fill * (w + 2) for w in widths) + right
 
     def cells(values, edge):
-        a, b, c = values
-        return f"{edge} {a.ljust(widths[0])} {edge} {b.ljust(widths[1])} {edge} {c.rjust(widths[2])} {edge}"
+        columns = [_lines(v) for v in values]
+        out = []
+        for k in range(max(len(c) for c in columns)):
+            parts = [(c[k] if k < len(c) else "") for c in columns]
+            parts = [p.rjust(w) if i == 2 else p.ljust(w) for i, (p, w) in enumerate(zip(parts, widths))]
+            out.append(edge + " " + f" {edge} ".join(parts) + " " + edge)
+        return out
 
-    lines = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━"), cells(headers, "┃"), line("┡", "╇", "┩", "━")]
+    lines = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━"), *cells(headers, "┃"), line("┡", "╇", "┩", "━")]
     for k, r in enumerate(rows):
-        lines.append(cells(r, "│"))
+        lines.extend(cells(r, "│"))
         lines.append(line("├", "┼", "┤", "─") if k < len(rows) - 1 else line("└", "┴", "┘", "─"))
     if not rows:
         lines.append(line("└", "┴", "┘", "─"))

@@ -1,7 +1,9 @@
 """Trainer: compile / fit / evaluate / predict and the *_on_batch methods with Keras 3's
 semantics, mixed into :class:`~fastnn.keras.models.Model`. A step: forward in training
-mode, the compiled loss, ``backward``, ``optimizer.apply``; logs are Python floats (the
-loss a batch-size-weighted running mean, metrics their running results).
+mode, the compiled loss plus ``model.losses`` (regularization and add_loss penalties, in
+training and in evaluation, as Keras 3's compute_loss), ``backward``,
+``optimizer.apply``; logs are Python floats (the loss a batch-size-weighted running mean,
+metrics their running results).
 """
 
 import warnings
@@ -9,11 +11,11 @@ import warnings
 import numpy as np
 
 from ...autograd import no_grad
-from ...tensor import Tensor
 from .. import losses as losses_module
 from .. import optimizers as optimizers_module
 from ..callbacks.callback import CallbackList
-from .data import ArrayBatches, IterableBatches, as_array, batches_for, is_array, split_validation
+from .data import (ArrayBatches, IterableBatches, as_array, as_inputs, batches_for, is_array, num_samples,
+                   split_validation, take, to_tensors)
 
 __all__ = ["Trainer"]
 
@@ -30,6 +32,15 @@ def _result(value):
     if isinstance(value, np.ndarray) and value.ndim > 0:
         return value
     return float(value)
+
+
+def _arrays(out):
+    """A model's output as NumPy: one array, or a list / dict of them (several outputs)."""
+    if isinstance(out, dict):
+        return {k: v.data for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return [v.data for v in out]
+    return out.data
 
 
 class _Mean:
@@ -80,6 +91,7 @@ class Trainer:
         object.__setattr__(self, "_metric_objs", None)
         object.__setattr__(self, "_loss_tracker", _Mean())
         object.__setattr__(self, "_last_batch_outputs", None)
+        object.__setattr__(self, "_has_extra_losses", None)  # None: not looked at since compile/fit began
 
     # ---- compile ----
 
@@ -100,6 +112,9 @@ class Trainer:
                 Keras compatibility (fastnn always runs eagerly, one step at a time).
         """
         del run_eagerly, jit_compile, auto_scale_loss
+        if self._num_outputs() > 1:
+            raise NotImplementedError(f"[compile] model '{self.name}' has {self._num_outputs()} outputs; fastnn.keras "
+                                      "trains models with one output (predict and calling the model support several)")
         if steps_per_execution != 1:
             raise NotImplementedError("[compile] steps_per_execution other than 1 is not supported")
         opt = optimizers_module.get(optimizer)
@@ -126,6 +141,7 @@ class Trainer:
         object.__setattr__(self, "_loss_weight", weight)
         object.__setattr__(self, "_metric_specs", specs)
         object.__setattr__(self, "_metric_objs", None)
+        object.__setattr__(self, "_has_extra_losses", None)
         object.__setattr__(self, "compiled", True)
         object.__setattr__(self, "_compile_config", {"optimizer": optimizer if isinstance(optimizer, str) else None,
                                                      "loss": loss if isinstance(loss, str) else None,
@@ -200,20 +216,32 @@ class Trainer:
         return self.trainable_weights
 
     def _compute_loss(self, y, y_pred, sw):
+        """The compiled loss (times loss_weights) plus every penalty in ``self.losses``
+        (non-scalar ones summed), as Keras 3's compute_loss. Whether the model has any
+        penalties is looked up on the first step of each fit / evaluate / *_on_batch and
+        then kept, as Keras caches it."""
         loss = self._loss_obj(y, y_pred, sample_weight=sw)
-        return loss * self._loss_weight if self._loss_weight != 1.0 else loss
+        if self._loss_weight != 1.0:
+            loss = loss * self._loss_weight
+        if self._has_extra_losses is not False:
+            extra = self.losses
+            if self._has_extra_losses is None:
+                object.__setattr__(self, "_has_extra_losses", bool(extra))
+            for penalty in extra:
+                loss = loss + (penalty if penalty.ndim == 0 else penalty.sum())
+        return loss
 
     def _train_step(self, x, y, sw, params):
         if y is None:
             raise ValueError("[fit] the data gives no targets y")
-        y_pred = self(x if isinstance(x, Tensor) else Tensor(x), training=True)
+        y_pred = self(to_tensors(x), training=True)
         loss = self._compute_loss(y, y_pred, sw)
         for p in params:
             p.grad = None
         loss.backward()
         self.optimizer.apply([None if p.grad is None else p.grad.data for p in params], params)
         value = float(loss.data)
-        self._loss_tracker.update(value, len(x))
+        self._loss_tracker.update(value, num_samples(x))
         self._update_metrics(y, y_pred.data, sw)
         return value
 
@@ -221,9 +249,9 @@ class Trainer:
         if y is None:
             raise ValueError("[evaluate] the data gives no targets y")
         with no_grad():
-            y_pred = self(x if isinstance(x, Tensor) else Tensor(x), training=False)
+            y_pred = self(to_tensors(x), training=False)
             loss = self._compute_loss(y, y_pred, sw)
-        self._loss_tracker.update(float(loss.data), len(x))
+        self._loss_tracker.update(float(loss.data), num_samples(x))
         self._update_metrics(y, y_pred.data, sw)
 
     def _ensure_optimizer(self, x):
@@ -237,7 +265,7 @@ class Trainer:
 
     def _build_from_batch(self, x):
         with no_grad():
-            self(x[:1] if isinstance(x, Tensor) else Tensor(np.ascontiguousarray(x[:1])), training=False)
+            self(to_tensors(take(x, slice(0, 1))), training=False)
 
     # ---- fit ----
 
@@ -269,6 +297,7 @@ class Trainer:
         """
         self._assert_compiled("fit")
         v = _verbose("fit", verbose)
+        object.__setattr__(self, "_has_extra_losses", None)
         if validation_data is None and validation_split:
             (x, y, sample_weight), validation_data = split_validation(x, y, sample_weight, validation_split)
         if class_weight is not None:
@@ -356,6 +385,7 @@ class Trainer:
             raise ValueError(f"[evaluate] Arguments not recognized: {kwargs}")
         self._assert_compiled("evaluate")
         v = _verbose("evaluate", verbose)
+        object.__setattr__(self, "_has_extra_losses", None)
         data = batches_for("evaluate", x, y, sample_weight, batch_size, False, steps)
         cbs = CallbackList(callbacks, add_progbar=v != 0, model=self, verbose=v, epochs=1, steps=data.num_batches)
         was_training = self.training
@@ -374,7 +404,7 @@ class Trainer:
         ignored), batch by batch in inference mode, concatenated as one NumPy array."""
         v = _verbose("predict", verbose)
         if is_array(x):
-            data = ArrayBatches(as_array(x, "x"), None, None, batch_size or 32, False, steps)
+            data = ArrayBatches(as_inputs(x, "x"), None, None, batch_size or 32, False, steps)
         else:
             data = batches_for("predict", x, None, None, batch_size, False, steps)
         cbs = CallbackList(callbacks, add_progbar=v != 0, model=self, verbose=v, epochs=1, steps=data.num_batches)
@@ -386,14 +416,19 @@ class Trainer:
             for step, (bx, _, _) in enumerate(data):
                 cbs.on_predict_batch_begin(step)
                 with no_grad():
-                    out = self(bx if isinstance(bx, Tensor) else Tensor(bx), training=False)
-                outputs.append(out.data)
-                cbs.on_predict_batch_end(step, {"outputs": out.data})
+                    out = self(to_tensors(bx), training=False)
+                out = _arrays(out)
+                outputs.append(out)
+                cbs.on_predict_batch_end(step, {"outputs": out})
             cbs.on_predict_end()
         finally:
             self.train(was_training)
         if not outputs:
             raise ValueError("[predict] the data gave no batches")
+        if isinstance(outputs[0], dict):
+            return {k: np.concatenate([o[k] for o in outputs], axis=0) for k in outputs[0]}
+        if isinstance(outputs[0], list):
+            return [np.concatenate([o[i] for o in outputs], axis=0) for i in range(len(outputs[0]))]
         return np.concatenate(outputs, axis=0)
 
     # ---- single batches ----
@@ -402,7 +437,8 @@ class Trainer:
         """One training step on one batch. Returns the loss (and metrics) tracked since the
         last reset (fit resets them each epoch; see :meth:`reset_metrics`), as Keras 3."""
         self._assert_compiled("train_on_batch")
-        xa, ya = as_array(x, "x"), as_array(y, "y")
+        object.__setattr__(self, "_has_extra_losses", None)
+        xa, ya = as_inputs(x, "x"), as_array(y, "y")
         sw = _sample_weights(class_weight, ya, sample_weight) if class_weight is not None else \
             as_array(sample_weight, "sample_weight")
         params = self._ensure_optimizer(xa)
@@ -418,7 +454,8 @@ class Trainer:
         """The loss (and metrics) on one batch in inference mode, accumulated as
         :meth:`train_on_batch`'s."""
         self._assert_compiled("test_on_batch")
-        xa = as_array(x, "x")
+        object.__setattr__(self, "_has_extra_losses", None)
+        xa = as_inputs(x, "x")
         if not self.built:
             self._build_from_batch(xa)
         was_training = self.training
@@ -435,7 +472,7 @@ class Trainer:
         self.eval()
         try:
             with no_grad():
-                out = self(as_array(x, "x"), training=False)
+                out = self(to_tensors(as_inputs(x, "x")), training=False)
         finally:
             self.train(was_training)
-        return out.data
+        return _arrays(out)
