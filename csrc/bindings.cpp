@@ -22,6 +22,7 @@
 #include "conv2d.h"
 #include "cpu.h"
 #include "dropout.h"
+#include "gather.h"
 #include "gemm/gemm.h"
 #include "linear.h"
 #include "memory.h"
@@ -1683,6 +1684,45 @@ PYBIND11_MODULE(_C, m) {
         return d;
     });
     m.def("host_empty_cache", []() { host_empty_cache(); });
+
+    // out[i] = src[index[i]] along the first axis (negative indices count from the end), for
+    // the data loaders: a C-contiguous src of any plain dtype, a 1-D int64 index.
+    m.def("gather_rows", [](py::handle src_h, py::handle index_h) {
+        py::array src = require_ndarray("gather_rows", "src", src_h);
+        py::array index = require_ndarray("gather_rows", "index", index_h);
+        if (src.ndim() < 1)
+            throw py::value_error("[gather_rows] src must have at least one dimension, got a 0-d array");
+        if (src.dtype().kind() == 'O')
+            throw py::type_error("[gather_rows] src of dtype object cannot be copied as raw rows");
+        require_contiguous("gather_rows", "src", src);
+        if (index.ndim() != 1 || index.dtype().kind() != 'i' || index.itemsize() != 8)
+            throw py::type_error("[gather_rows] index must be a 1-D int64 array, got " + shape_str(index) + " " +
+                                 std::string(py::str(index.dtype())));
+        const int64_t rows = src.shape(0), n = index.shape(0), step = index.strides(0) / 8;
+        const int64_t* raw = static_cast<const int64_t*>(index.data());
+        std::vector<int64_t> idx(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t v = raw[i * step];
+            if (v < -rows || v >= rows)
+                throw py::index_error("[gather_rows] index " + std::to_string(v) + " is out of bounds for axis 0 with size " +
+                                      std::to_string(rows));
+            idx[static_cast<size_t>(i)] = v < 0 ? v + rows : v;
+        }
+        std::vector<int64_t> shape{n};
+        int64_t row_bytes = src.itemsize();
+        for (py::ssize_t d = 1; d < src.ndim(); ++d) {
+            shape.push_back(src.shape(d));
+            row_bytes *= src.shape(d);
+        }
+        py::array out = new_array(src.dtype(), shape);
+        const char* from = static_cast<const char*>(src.data());
+        char* to = static_cast<char*>(out.mutable_data());
+        {
+            py::gil_scoped_release nogil;
+            gather_rows(from, row_bytes, idx.data(), n, to);
+        }
+        return out;
+    }, py::arg("src"), py::arg("index"));
 
     m.def("cpu_capability", []() { return std::string(capability_name(cpu_capability())); });
     m.def("best_cpu_capability", []() { return std::string(capability_name(best_capability())); });

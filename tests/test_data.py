@@ -407,3 +407,57 @@ def test_train_test_split_errors():
         train_test_split(X, shuffle=False, stratify=X % 2)
     with pytest.raises(ValueError, match="The least populated class in y has only 1 member"):
         train_test_split(X, stratify=np.r_[np.zeros(9), 1])
+
+
+# ---------------------------------------------------------------------------------------
+# The row gather behind TensorDataset batches
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8, np.bool_])
+@pytest.mark.parametrize("shape", [(50,), (50, 7), (50, 3, 5), (600, 784)])
+def test_gather_rows_equals_fancy_indexing(dtype, shape, set_threads):
+    from fastnn import _C
+    rng = np.random.default_rng(1)
+    src = (rng.standard_normal(shape) * 50).astype(dtype)
+    for index in (rng.integers(-shape[0], shape[0], 333), np.arange(shape[0])[::-1].copy(),
+                  np.zeros(0, np.int64), rng.permutation(shape[0])[::2]):
+        results = []
+        for threads in (1, 2):
+            set_threads(threads)
+            got = _C.gather_rows(src, index)
+            assert got.dtype == src.dtype and got.flags.c_contiguous
+            np.testing.assert_array_equal(got, src[index])
+            results.append(got)
+        assert results[0].tobytes() == results[1].tobytes()
+
+
+def test_gather_rows_bad_input():
+    from fastnn import _C
+    src = np.zeros((4, 3), np.float32)
+    with pytest.raises(IndexError, match=r"\[gather_rows\] index 4 is out of bounds for axis 0 with size 4"):
+        _C.gather_rows(src, np.array([0, 4]))
+    with pytest.raises(IndexError, match="index -5 is out of bounds"):
+        _C.gather_rows(src, np.array([-5]))
+    with pytest.raises(TypeError, match="index must be a 1-D int64 array"):
+        _C.gather_rows(src, np.array([0, 1], np.int32))
+    with pytest.raises(TypeError, match="dtype object"):
+        _C.gather_rows(np.empty(3, object), np.array([0]))
+    with pytest.raises(ValueError, match="must be C-contiguous"):
+        _C.gather_rows(src.T, np.array([0]))
+    with pytest.raises(ValueError, match="at least one dimension"):
+        _C.gather_rows(np.array(1.0, np.float32), np.array([0]))
+    with pytest.raises(TypeError, match="src must be a numpy.ndarray"):
+        _C.gather_rows([1.0, 2.0], np.array([0]))
+
+
+def test_tensor_dataset_batches_of_any_layout():
+    # contiguous arrays take the row gather; strided views fall back to NumPy indexing
+    x = np.arange(60, dtype=np.float32).reshape(20, 3)
+    ds = TensorDataset(x, x.T.copy().T, x[::-1], np.arange(20))
+    batch = ds.__getitems__([3, 0, 19, -1])
+    for column, source in zip(batch.columns, (x, x, x[::-1], np.arange(20))):
+        np.testing.assert_array_equal(column, source[[3, 0, 19, -1]])
+    with pytest.raises(IndexError):
+        ds.__getitems__([20])
+    strided = TensorDataset(x[:, 1])  # a strided column: NumPy's indexing
+    np.testing.assert_array_equal(strided.__getitems__([5, 2]).columns[0], x[[5, 2], 1])

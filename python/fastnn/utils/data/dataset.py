@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from ... import _C
 from ...tensor import Tensor
 from .collate import StackedSamples
 from .sampler import _permutation
@@ -108,6 +109,15 @@ def _as_array(t, i):
     raise TypeError(f"[TensorDataset] argument {i} must be a fastnn Tensor or a NumPy array, got {type(t).__name__}")
 
 
+def _gather(array, index):
+    """array[index] along the first axis: by fastnn's row gather (prefetching the scattered
+    rows of a shuffled batch, without holding the GIL) when the array is contiguous."""
+    if index.ndim == 1 and array.ndim >= 1 and array.dtype != object and array.flags.c_contiguous \
+            and array.flags.aligned:
+        return _C.gather_rows(array, index)
+    return array[index]
+
+
 def _row_tensor(row):
     return Tensor(row if isinstance(row, np.ndarray) else np.asarray(row))
 
@@ -148,8 +158,8 @@ class TensorDataset(Dataset):
         return tuple(_row_tensor(a[index]) for a in self._arrays)
 
     def __getitems__(self, indices):
-        index = np.asarray(indices, dtype=np.intp)
-        return StackedSamples([a[index] for a in self._arrays], [_row_tensor] * len(self._arrays))
+        index = np.asarray(indices, dtype=np.int64)
+        return StackedSamples([_gather(a, index) for a in self._arrays], [_row_tensor] * len(self._arrays))
 
     def __len__(self):
         return self._arrays[0].shape[0] if self._arrays else 0
