@@ -30,6 +30,7 @@
 #include "optim.h"
 #include "parallel.h"
 #include "pool.h"
+#include "shape_checks.h"
 #include "softmax_xent.h"
 #include "vmath.h"
 
@@ -273,64 +274,6 @@ void bind_linear(py::module_& m) {
 
 // ---- conv2d ----
 
-// Validates a 4-D input and weight against the convolution parameters (ValueError naming
-// the op and the shapes) and returns the geometry, output size included.
-Conv2dShape conv2d_shape(const char* op, const py::array& x, const py::array& w, int64_t sh, int64_t sw,
-                         int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
-                         int64_t groups) {
-    auto fail = [&](const std::string& msg) { throw py::value_error(op_prefix(op) + msg); };
-    if (x.ndim() != 4) {
-        fail("input has shape " + shape_str(x) + "; expected a 3-D (C, H, W) or 4-D (N, C, H, W) array");
-    }
-    if (w.ndim() != 4) fail("weight has shape " + shape_str(w) + "; expected a 4-D (OC, C/groups, KH, KW) array");
-    if (groups <= 0) fail("groups must be positive, got " + std::to_string(groups));
-    if (sh <= 0 || sw <= 0) {
-        fail("stride must be positive, got (" + std::to_string(sh) + ", " + std::to_string(sw) + ")");
-    }
-    if (dh <= 0 || dw <= 0) {
-        fail("dilation must be positive, got (" + std::to_string(dh) + ", " + std::to_string(dw) + ")");
-    }
-    if (pt < 0 || pb < 0 || pl < 0 || pr < 0) {
-        fail("padding must be non-negative, got (top, bottom, left, right) = (" + std::to_string(pt) + ", " +
-             std::to_string(pb) + ", " + std::to_string(pl) + ", " + std::to_string(pr) + ")");
-    }
-    Conv2dShape s{};
-    s.N = x.shape(0);
-    s.C = x.shape(1);
-    s.H = x.shape(2);
-    s.W = x.shape(3);
-    s.OC = w.shape(0);
-    s.KH = w.shape(2);
-    s.KW = w.shape(3);
-    s.stride_h = sh;
-    s.stride_w = sw;
-    s.pad_top = pt;
-    s.pad_bottom = pb;
-    s.pad_left = pl;
-    s.pad_right = pr;
-    s.dil_h = dh;
-    s.dil_w = dw;
-    s.groups = groups;
-    if (s.C != w.shape(1) * groups) {
-        fail("input has " + std::to_string(s.C) + " channels, weight expects " + std::to_string(w.shape(1) * groups) +
-             " (input shape " + shape_str(x) + ", weight shape " + shape_str(w) + ", groups=" +
-             std::to_string(groups) + ")");
-    }
-    if (s.OC % groups != 0) {
-        fail("weight has " + std::to_string(s.OC) + " output channels, not divisible by groups=" +
-             std::to_string(groups));
-    }
-    if (s.KH < 1 || s.KW < 1) fail("weight has shape " + shape_str(w) + "; the kernel must be at least 1x1");
-    s.OH = conv2d_out_size(s.H, s.KH, sh, pt + pb, dh);
-    s.OW = conv2d_out_size(s.W, s.KW, sw, pl + pr, dw);
-    if (s.OH < 1 || s.OW < 1) {
-        fail("kernel size (" + std::to_string(s.KH) + ", " + std::to_string(s.KW) + ") with dilation (" +
-             std::to_string(dh) + ", " + std::to_string(dw) + ") is larger than the padded input (" +
-             std::to_string(s.H + pt + pb) + ", " + std::to_string(s.W + pl + pr) + ")");
-    }
-    return s;
-}
-
 // The test hook that forces one algorithm: "auto" (the plan's choice), "im2col" or "winograd".
 Conv2dAlgorithm conv2d_algorithm_arg(const char* op, const std::string& name) {
     if (name == "auto") return Conv2dAlgorithm::automatic;
@@ -355,7 +298,7 @@ py::array conv2d_forward_binding(py::handle x_h, py::handle w_h, py::handle b_h,
         b = require_float_array(op, "bias", b_h);
         require_same_dtype(op, "input", x, "bias", b);
     }
-    const Conv2dShape s = conv2d_shape(op, x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+    const Conv2dShape s = conv2d_shape(op, shape_of(x), shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups);
     if (has_bias && (b.ndim() != 1 || b.shape(0) != s.OC)) {
         throw py::value_error(op_prefix(op) + "bias has shape " + shape_str(b) + ", expected (" +
                               std::to_string(s.OC) + ",)");
@@ -391,7 +334,7 @@ py::tuple conv2d_backward_binding(py::handle dy_h, py::handle x_h, py::handle w_
     py::array w = require_float_array(op, "weight", w_h);
     require_same_dtype(op, "input", x, "weight", w);
     require_same_dtype(op, "input", x, "grad_output", dy);
-    const Conv2dShape s = conv2d_shape(op, x, w, sh, sw, pt, pb, pl, pr, dh, dw, groups);
+    const Conv2dShape s = conv2d_shape(op, shape_of(x), shape_of(w), sh, sw, pt, pb, pl, pr, dh, dw, groups);
     const std::vector<int64_t> out_shape{s.N, s.OC, s.OH, s.OW};
     if (std::vector<int64_t>(dy.shape(), dy.shape() + dy.ndim()) != out_shape) {
         throw py::value_error(op_prefix(op) + "grad_output has shape " + shape_str(dy) + ", expected " +
@@ -460,23 +403,6 @@ void bind_conv2d(py::module_& m) {
 
 // ---- optim ----
 
-// "name[i]" for error messages.
-std::string optim_item(const char* name, size_t i) { return std::string(name) + "[" + std::to_string(i) + "]"; }
-
-// The entries of a list or tuple argument (borrowed; the caller keeps the sequence alive).
-struct OptimSeq {
-    PyObject** items = nullptr;
-    size_t size = 0;
-};
-
-OptimSeq optim_seq(const char* op, const char* name, py::handle h) {
-    if (!PyList_Check(h.ptr()) && !PyTuple_Check(h.ptr())) {
-        throw py::type_error(op_prefix(op) + name + " must be a list or tuple of numpy.ndarray, got " +
-                             std::string(py::str(py::type::of(h).attr("__name__"))));
-    }
-    return {PySequence_Fast_ITEMS(h.ptr()), size_t(PySequence_Fast_GET_SIZE(h.ptr()))};
-}
-
 bool same_shape(const py::array& a, const py::array& b) {
     if (a.ndim() != b.ndim()) return false;
     for (py::ssize_t d = 0; d < a.ndim(); ++d)
@@ -515,8 +441,8 @@ struct OptimArgs {
 // overlaps a written array is read from a private copy.
 OptimArgs optim_args(const char* op, py::handle params_h, py::handle grads_h,
                      std::initializer_list<OptimStateArg> states) {
-    const OptimSeq params = optim_seq(op, "params", params_h);
-    const OptimSeq grads = optim_seq(op, "grads", grads_h);
+    const OptimSeq params = optim_seq(op, "params", params_h, "numpy.ndarray");
+    const OptimSeq grads = optim_seq(op, "grads", grads_h, "numpy.ndarray");
     const size_t n = params.size;
     auto length_error = [&](const char* name, size_t len) {
         return py::value_error(op_prefix(op) + name + " has " + std::to_string(len) + " entries but params has " +
@@ -533,7 +459,7 @@ OptimArgs optim_args(const char* op, py::handle params_h, py::handle grads_h,
             throw py::type_error(op_prefix(op) + s.name + " is None, but the options given use it; pass one " +
                                  "state array per parameter");
         }
-        seqs.push_back(optim_seq(op, s.name, s.list));
+        seqs.push_back(optim_seq(op, s.name, s.list, "numpy.ndarray"));
         if (seqs.back().size != n) throw length_error(s.name, seqs.back().size);
     }
 
@@ -623,74 +549,12 @@ OptimArgs optim_args(const char* op, py::handle params_h, py::handle grads_h,
     return args;
 }
 
-// Python's repr of a float, for messages worded as torch.optim's.
-std::string optim_repr(double x) { return std::string(py::repr(py::float_(x))); }
-
-void optim_check(const char* op, bool ok, const char* what, double value) {
-    if (!ok) throw py::value_error(op_prefix(op) + "Invalid " + what + ": " + optim_repr(value));
-}
-
-// Per-parameter step numbers: an int shared by all, or a list/tuple of one int per param;
-// each >= 1 (the number of this update, counting from 1).
-void optim_steps(const char* op, py::handle steps, std::vector<OptimTensor>& ts) {
-    auto parse = [&](PyObject* o, const std::string& name) -> int64_t {
-        if (!PyLong_Check(o) || PyBool_Check(o)) {
-            throw py::type_error(op_prefix(op) + name + " must be an int, got " +
-                                 std::string(py::str(py::type::of(py::handle(o)).attr("__name__"))));
-        }
-        int overflow = 0;
-        const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-        if (overflow || v < 1) {
-            throw py::value_error(op_prefix(op) + name + " is " + std::string(py::str(py::handle(o))) +
-                                  "; steps count from 1 (the first update is step 1)");
-        }
-        return v;
-    };
-    if (PyLong_Check(steps.ptr()) && !PyBool_Check(steps.ptr())) {
-        const int64_t s = parse(steps.ptr(), "steps");
-        for (OptimTensor& t : ts) t.step = s;
-        return;
-    }
-    if (!PyList_Check(steps.ptr()) && !PyTuple_Check(steps.ptr())) {
-        throw py::type_error(op_prefix(op) + "steps must be an int or a list/tuple of ints, got " +
-                             std::string(py::str(py::type::of(steps).attr("__name__"))));
-    }
-    const OptimSeq seq{PySequence_Fast_ITEMS(steps.ptr()), size_t(PySequence_Fast_GET_SIZE(steps.ptr()))};
-    if (seq.size != ts.size()) {
-        throw py::value_error(op_prefix(op) + "steps has " + std::to_string(seq.size) + " entries but params has " +
-                              std::to_string(ts.size()));
-    }
-    for (size_t i = 0; i < ts.size(); ++i) ts[i].step = parse(seq.items[i], optim_item("steps", i));
-}
-
 void sgd_binding(py::handle params, py::handle grads, py::handle momentum_buffers, double lr, double momentum,
                  double dampening, double weight_decay, bool nesterov, bool maximize, py::handle first_step) {
     const char* op = "sgd_step_";
-    optim_check(op, lr >= 0, "learning rate", lr);
-    optim_check(op, momentum >= 0, "momentum value", momentum);
-    optim_check(op, weight_decay >= 0, "weight_decay value", weight_decay);
-    if (nesterov && (momentum <= 0 || dampening != 0)) {
-        throw py::value_error(op_prefix(op) + "Nesterov momentum requires a momentum and zero dampening");
-    }
+    const SgdOptions o = sgd_options(op, lr, momentum, dampening, weight_decay, nesterov, maximize);
     OptimArgs args = optim_args(op, params, grads, {{"momentum_buffers", momentum_buffers, momentum != 0}});
-    if (PyBool_Check(first_step.ptr())) {
-        for (OptimTensor& t : args.tensors) t.first_step = first_step.ptr() == Py_True;
-    } else if (PyList_Check(first_step.ptr()) || PyTuple_Check(first_step.ptr())) {
-        const OptimSeq seq{PySequence_Fast_ITEMS(first_step.ptr()), size_t(PySequence_Fast_GET_SIZE(first_step.ptr()))};
-        if (seq.size != args.tensors.size()) {
-            throw py::value_error(op_prefix(op) + "first_step has " + std::to_string(seq.size) +
-                                  " entries but params has " + std::to_string(args.tensors.size()));
-        }
-        for (size_t i = 0; i < seq.size; ++i) {
-            if (!PyBool_Check(seq.items[i])) throw py::type_error(op_prefix(op) + optim_item("first_step", i) + " must be a bool");
-            args.tensors[i].first_step = seq.items[i] == Py_True;
-        }
-    } else {
-        throw py::type_error(op_prefix(op) + "first_step must be a bool or a list/tuple of bools");
-    }
-    SgdOptions o;
-    o.lr = lr, o.momentum = momentum, o.dampening = dampening, o.weight_decay = weight_decay;
-    o.nesterov = nesterov, o.maximize = maximize;
+    optim_first_steps(op, first_step, args.tensors);
     py::gil_scoped_release nogil;
     sgd_step(args.tensors, o);
 }
@@ -699,18 +563,11 @@ void adam_binding(py::handle params, py::handle grads, py::handle exp_avgs, py::
                   py::handle max_exp_avg_sqs, py::handle steps, double lr, double beta1, double beta2, double eps,
                   double weight_decay, bool amsgrad, bool maximize, bool decoupled_weight_decay) {
     const char* op = "adam_step_";
-    optim_check(op, lr >= 0, "learning rate", lr);
-    optim_check(op, eps >= 0, "epsilon value", eps);
-    optim_check(op, beta1 >= 0 && beta1 < 1, "beta parameter at index 0", beta1);
-    optim_check(op, beta2 >= 0 && beta2 < 1, "beta parameter at index 1", beta2);
-    optim_check(op, weight_decay >= 0, "weight_decay value", weight_decay);
+    const AdamOptions o = adam_options(op, lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay);
     OptimArgs args = optim_args(op, params, grads,
                                 {{"exp_avgs", exp_avgs, true}, {"exp_avg_sqs", exp_avg_sqs, true},
                                  {"max_exp_avg_sqs", max_exp_avg_sqs, amsgrad}});
     optim_steps(op, steps, args.tensors);
-    AdamOptions o;
-    o.lr = lr, o.beta1 = beta1, o.beta2 = beta2, o.eps = eps, o.weight_decay = weight_decay;
-    o.amsgrad = amsgrad, o.maximize = maximize, o.decoupled_weight_decay = decoupled_weight_decay;
     py::gil_scoped_release nogil;
     adam_step(args.tensors, o);
 }
@@ -719,17 +576,10 @@ void rmsprop_binding(py::handle params, py::handle grads, py::handle square_avgs
                      py::handle momentum_buffers, double lr, double alpha, double eps, double weight_decay,
                      double momentum, bool centered, bool maximize) {
     const char* op = "rmsprop_step_";
-    optim_check(op, lr >= 0, "learning rate", lr);
-    optim_check(op, eps >= 0, "epsilon value", eps);
-    optim_check(op, momentum >= 0, "momentum value", momentum);
-    optim_check(op, weight_decay >= 0, "weight_decay value", weight_decay);
-    optim_check(op, alpha >= 0, "alpha value", alpha);
+    const RmspropOptions o = rmsprop_options(op, lr, alpha, eps, weight_decay, momentum, centered, maximize);
     OptimArgs args = optim_args(op, params, grads,
                                 {{"square_avgs", square_avgs, true}, {"grad_avgs", grad_avgs, centered},
                                  {"momentum_buffers", momentum_buffers, momentum > 0}});
-    RmspropOptions o;
-    o.lr = lr, o.alpha = alpha, o.eps = eps, o.weight_decay = weight_decay, o.momentum = momentum;
-    o.centered = centered, o.maximize = maximize;
     py::gil_scoped_release nogil;
     rmsprop_step(args.tensors, o);
 }
@@ -737,14 +587,9 @@ void rmsprop_binding(py::handle params, py::handle grads, py::handle square_avgs
 void adagrad_binding(py::handle params, py::handle grads, py::handle state_sums, py::handle steps, double lr,
                      double lr_decay, double weight_decay, double eps, bool maximize) {
     const char* op = "adagrad_step_";
-    optim_check(op, lr >= 0, "learning rate", lr);
-    optim_check(op, lr_decay >= 0, "lr_decay value", lr_decay);
-    optim_check(op, weight_decay >= 0, "weight_decay value", weight_decay);
-    optim_check(op, eps >= 0, "epsilon value", eps);
+    const AdagradOptions o = adagrad_options(op, lr, lr_decay, weight_decay, eps, maximize);
     OptimArgs args = optim_args(op, params, grads, {{"state_sums", state_sums, true}});
     optim_steps(op, steps, args.tensors);
-    AdagradOptions o;
-    o.lr = lr, o.lr_decay = lr_decay, o.weight_decay = weight_decay, o.eps = eps, o.maximize = maximize;
     py::gil_scoped_release nogil;
     adagrad_step(args.tensors, o);
 }
@@ -769,31 +614,6 @@ void bind_optim(py::module_& m) {
 
 // ---- pool ----
 
-// Leading dimensions ((N, C) or (C,)) and plane size of a pooling input or input_shape:
-// 3-D or 4-D, a batch of 0 allowed, C, H, W >= 1 (torch's rule).
-struct PoolShape {
-    std::vector<int64_t> lead;  // (N, C) or (C,)
-    int64_t P = 0, H = 0, W = 0;
-};
-
-PoolShape pool_shape(const char* op, const char* name, const std::vector<int64_t>& shape) {
-    const size_t d = shape.size();
-    bool ok = d == 3 || d == 4;
-    for (size_t i = (d == 4 ? 1 : 0); ok && i < d; ++i) ok = shape[i] >= 1;
-    if (ok && d == 4) ok = shape[0] >= 0;
-    if (!ok) {
-        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(shape) +
-                              "; expected (N, C, H, W) or (C, H, W) with C, H, W >= 1");
-    }
-    PoolShape s;
-    s.lead.assign(shape.begin(), shape.end() - 2);
-    s.P = 1;
-    for (int64_t v : s.lead) s.P *= v;
-    s.H = shape[d - 2];
-    s.W = shape[d - 1];
-    return s;
-}
-
 std::vector<int64_t> pool_dims(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
 
 // input_shape of a backward: a tuple or list of ints.
@@ -807,42 +627,6 @@ std::vector<int64_t> pool_shape_arg(const char* op, py::handle h) {
         shape.push_back(v.cast<int64_t>());
     }
     return shape;
-}
-
-std::vector<int64_t> pool_out_shape(std::vector<int64_t> lead, int64_t h, int64_t w) {
-    lead.push_back(h);
-    lead.push_back(w);
-    return lead;
-}
-
-std::string pool_pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
-
-// Checks the window parameters and computes the output plane, as torch does:
-// kernel_size, stride, dilation >= 1; 0 <= padding <= kernel_size / 2; output size >= 1.
-PoolGeometry pool_geometry(const char* op, const PoolShape& s, int64_t kh, int64_t kw, int64_t sh,
-                           int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, bool ceil_mode) {
-    auto bad = [&](const std::string& what) { return py::value_error(op_prefix(op) + what); };
-    if (kh < 1 || kw < 1) throw bad("kernel_size must be positive, got " + pool_pair_str(kh, kw));
-    if (sh < 1 || sw < 1) throw bad("stride must be positive, got " + pool_pair_str(sh, sw));
-    if (dh < 1 || dw < 1) throw bad("dilation must be positive, got " + pool_pair_str(dh, dw));
-    if (ph < 0 || pw < 0) throw bad("padding must be non-negative, got " + pool_pair_str(ph, pw));
-    if (ph > kh / 2 || pw > kw / 2) {
-        throw bad("pad should be at most half of kernel size, but got padding=" + pool_pair_str(ph, pw) +
-                  " and kernel_size=" + pool_pair_str(kh, kw));
-    }
-    PoolGeometry g;
-    g.P = s.P;
-    g.H = s.H;
-    g.W = s.W;
-    g.KH = kh; g.KW = kw; g.SH = sh; g.SW = sw; g.PH = ph; g.PW = pw; g.DH = dh; g.DW = dw;
-    g.OH = pool_output_size(s.H, kh, sh, ph, dh, ceil_mode);
-    g.OW = pool_output_size(s.W, kw, sw, pw, dw, ceil_mode);
-    if (g.OH < 1 || g.OW < 1) {
-        throw bad("input plane " + pool_pair_str(s.H, s.W) + " gives output size " + pool_pair_str(g.OH, g.OW) +
-                  " with kernel_size=" + pool_pair_str(kh, kw) + ", stride=" + pool_pair_str(sh, sw) + ", padding=" +
-                  pool_pair_str(ph, pw) + ", dilation=" + pool_pair_str(dh, dw) + "; output size is too small");
-    }
-    return g;
 }
 
 // A contiguous float input of a pooling op and its shape.
@@ -1022,17 +806,6 @@ void bind_pool(py::module_& m) {
 
 // ---- norm ----
 
-// (N, C, L) of a batch_norm input (N, C), (N, C, L) or (N, C, H, W), else ValueError.
-std::array<int64_t, 3> norm_ncl(const char* op, const char* name, const py::array& x) {
-    if (x.ndim() < 2 || x.ndim() > 4) {
-        throw py::value_error(op_prefix(op) + name + " has shape " + shape_str(x) +
-                              "; expected (N, C), (N, C, L) or (N, C, H, W)");
-    }
-    int64_t L = 1;
-    for (py::ssize_t i = 2; i < x.ndim(); ++i) L *= x.shape(i);
-    return {x.shape(0), x.shape(1), L};
-}
-
 // A per-channel parameter (weight, bias, save_mean, ...): None (when allowed), or a
 // contiguous (C,) array of x's dtype. Absent arrays are None objects throughout this section
 // (a default py::array is an empty array, not a null handle).
@@ -1072,7 +845,7 @@ py::tuple batch_norm_binding(py::handle x_h, py::handle rm_h, py::handle rv_h, p
                              bool training, double momentum, double eps) {
     const char* op = "batch_norm";
     py::array x = require_float_array(op, "input", x_h);
-    const auto [N, C, L] = norm_ncl(op, "input", x);
+    const auto [N, C, L] = norm_ncl(op, "input", shape_of(x));
     require_contiguous(op, "input", x);
     py::object rm = norm_running_stat(op, "running_mean", rm_h, x, C);
     py::object rv = norm_running_stat(op, "running_var", rv_h, x, C);
@@ -1108,7 +881,7 @@ py::tuple batch_norm_backward_binding(py::handle g_h, py::handle x_h, py::handle
                                       bool need_bias) {
     const char* op = "batch_norm_backward";
     py::array x = require_float_array(op, "input", x_h);
-    const auto [N, C, L] = norm_ncl(op, "input", x);
+    const auto [N, C, L] = norm_ncl(op, "input", shape_of(x));
     require_contiguous(op, "input", x);
     py::array g = require_float_array(op, "grad_output", g_h);
     require_same_dtype(op, "input", x, "grad_output", g);
@@ -1155,14 +928,8 @@ py::array dropout_binding(const std::string& op_name, py::handle x_h, py::handle
     const char* op = op_name.c_str();
     const char* name = op_name == "dropout" ? "input" : "grad_output";
     py::array x = require_float_array(op, name, x_h);
-    if (!(p >= 0.0 && p <= 1.0)) {
-        throw py::value_error(op_prefix(op) + "dropout probability has to be between 0 and 1, but got " +
-                              std::to_string(p));
-    }
     const int64_t n = x.size();
-    if (n > 0 && offset > ~uint64_t(0) - static_cast<uint64_t>(n - 1)) {
-        throw py::value_error(op_prefix(op) + "offset + number of elements must not exceed 2**64");
-    }
+    const uint64_t threshold = dropout_threshold(op, p, n, offset);
     py::array out;
     if (out_h.is_none()) {
         require_contiguous(op, name, x);
@@ -1175,9 +942,6 @@ py::array dropout_binding(const std::string& op_name, py::handle x_h, py::handle
                                   name + " of shape " + shape_str(x) + " is not");
         }
     }
-    // Keep probability 1 - p as a 32-bit threshold: word < threshold keeps, so threshold
-    // 2^32 keeps everything (p = 0) and 0 nothing (p = 1).
-    const uint64_t threshold = static_cast<uint64_t>(std::nearbyint(std::ldexp(1.0 - p, 32)));
     const double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
@@ -1255,28 +1019,11 @@ py::array unary_backward(const char* op, py::handle g_h, const char* saved_name,
     return dinp;
 }
 
-// (outer, D, inner) of x viewed around axis `dim` (negative counts from the end; a 0-d
-// array has one axis of size 1, as in PyTorch). IndexError when dim is out of range.
-std::vector<int64_t> split_at_dim(const char* op, const py::array& x, int64_t dim) {
-    const int64_t nd = std::max<int64_t>(x.ndim(), 1);
-    if (dim < -nd || dim >= nd) {
-        throw py::index_error(op_prefix(op) + "Dimension out of range (expected to be in range of [" +
-                              std::to_string(-nd) + ", " + std::to_string(nd - 1) + "], but got " +
-                              std::to_string(dim) + ")");
-    }
-    if (dim < 0) dim += nd;
-    if (x.ndim() == 0) return {1, 1, 1};
-    int64_t outer = 1, inner = 1;
-    for (int64_t i = 0; i < dim; ++i) outer *= x.shape(i);
-    for (int64_t i = dim + 1; i < nd; ++i) inner *= x.shape(i);
-    return {outer, static_cast<int64_t>(x.shape(dim)), inner};
-}
-
 template <class K>
 py::array softmax_binding(const char* op, py::handle x_h, int64_t dim, const K& kernel) {
     py::array x = require_float_array(op, "input", x_h);
     require_contiguous(op, "input", x);
-    const std::vector<int64_t> od = split_at_dim(op, x, dim);
+    const std::vector<int64_t> od = split_at_dim(op, shape_of(x), dim);
     py::array out = new_array(x.dtype(), std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
     dispatch_float(x, [&](auto t) {
         using T = decltype(t);
@@ -1291,7 +1038,7 @@ py::array softmax_backward_binding(const char* op, py::handle g_h, py::handle y_
     py::array g = require_float_array(op, "grad_output", g_h);
     py::array y = require_float_array(op, "output", y_h);
     py::array dinp = backward_pair(op, g, "output", y);
-    const std::vector<int64_t> od = split_at_dim(op, g, dim);
+    const std::vector<int64_t> od = split_at_dim(op, shape_of(g), dim);
     dispatch_float(g, [&](auto t) {
         using T = decltype(t);
         py::gil_scoped_release nogil;
@@ -1431,37 +1178,6 @@ void bind_activation(py::module_& m) {
 
 // ---- softmax_xent ----
 
-std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
-
-Reduction reduction_from(const char* op, int r) {
-    if (r < 0 || r > 2) throw py::value_error(op_prefix(op) + "unknown reduction code " + std::to_string(r));
-    return static_cast<Reduction>(r);
-}
-
-// A classification input viewed as (N, C, inner): (C,) is one sample, else axis 1 holds
-// the classes. `sample_shape` is the shape of the per-sample loss.
-struct ClassView {
-    int64_t N = 1, C = 1, inner = 1;
-    std::vector<int64_t> sample_shape;
-};
-
-ClassView class_view(const char* op, const py::array& x) {
-    if (x.ndim() == 0) throw py::value_error(op_prefix(op) + "input must have at least one dimension (the classes), got a 0-d array");
-    ClassView v;
-    if (x.ndim() == 1) {
-        v.C = x.shape(0);
-        return v;
-    }
-    v.N = x.shape(0);
-    v.C = x.shape(1);
-    v.sample_shape.push_back(v.N);
-    for (py::ssize_t i = 2; i < x.ndim(); ++i) {
-        v.inner *= x.shape(i);
-        v.sample_shape.push_back(x.shape(i));
-    }
-    return v;
-}
-
 // Class-index targets: int64, C-contiguous, shaped like the per-sample loss, every value in
 // [0, C) or equal to ignore_index (IndexError naming the first bad value).
 py::array check_class_target(const char* op, py::handle t_h, const ClassView& v, int64_t ignore_index) {
@@ -1474,13 +1190,7 @@ py::array check_class_target(const char* op, py::handle t_h, const ClassView& v,
                               shape_str(v.sample_shape) + " for class indices");
     }
     require_contiguous(op, "target", t);
-    const int64_t* y = static_cast<const int64_t*>(t.data());
-    for (py::ssize_t i = 0; i < t.size(); ++i) {
-        if (y[i] != ignore_index && (y[i] < 0 || y[i] >= v.C)) {
-            throw py::index_error(op_prefix(op) + "Target " + std::to_string(y[i]) + " is out of bounds (" +
-                                  std::to_string(v.C) + " classes)");
-        }
-    }
+    check_class_indices(op, static_cast<const int64_t*>(t.data()), t.size(), v.C, ignore_index);
     return t;
 }
 
@@ -1521,7 +1231,7 @@ py::array xent_class(const char* op, bool nll, py::handle g_h, py::handle x_h, p
     const Reduction r = reduction_from(op, red);
     py::array x = require_float_array(op, "input", x_h);
     require_contiguous(op, "input", x);
-    const ClassView v = class_view(op, x);
+    const ClassView v = class_view(op, shape_of(x));
     py::array t = check_class_target(op, t_h, v, ignore_index);
     py::array wkeep;
     const void* w = check_class_weight(op, w_h, x, v.C, &wkeep);
@@ -1550,7 +1260,7 @@ py::array xent_prob(const char* op, py::handle g_h, py::handle x_h, py::handle t
     const Reduction r = reduction_from(op, red);
     py::array x = require_float_array(op, "input", x_h);
     require_contiguous(op, "input", x);
-    const ClassView v = class_view(op, x);
+    const ClassView v = class_view(op, shape_of(x));
     py::array t = require_float_array(op, "target", t_h);
     require_same_dtype(op, "input", x, "target", t);
     if (shape_of(t) != shape_of(x)) {

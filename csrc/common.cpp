@@ -9,16 +9,6 @@
 
 namespace fastnn {
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-    std::string s = "(";
-    for (size_t i = 0; i < shape.size(); ++i) {
-        if (i) s += ", ";
-        s += std::to_string(shape[i]);
-    }
-    if (shape.size() == 1) s += ",";
-    return s + ")";
-}
-
 std::string shape_str(const py::array& a) {
     return shape_str(std::vector<int64_t>(a.shape(), a.shape() + a.ndim()));
 }
@@ -118,8 +108,6 @@ py::array require_output(const char* op, const char* name, py::handle h, const p
     }
     return out;
 }
-
-std::string op_prefix(const char* op) { return std::string("[") + op + "] "; }
 
 py::array require_float_array(const char* op, const char* name, py::handle h) {
     py::array a = require_ndarray(op, name, h);

@@ -9,13 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "shape_checks.h"  // op_prefix, shape_str of a shape vector
+
 namespace fastnn {
 
 namespace py = pybind11;
 
 // "(2, 3)" for an array's shape.
 std::string shape_str(const py::array& a);
-std::string shape_str(const std::vector<int64_t>& shape);
+
+// An array's shape as a vector (what shape_checks.h takes).
+inline std::vector<int64_t> shape_of(const py::array& a) { return std::vector<int64_t>(a.shape(), a.shape() + a.ndim()); }
 
 // The argument as an ndarray, or TypeError naming op and argument.
 py::array require_ndarray(const char* op, const char* name, py::handle h);
@@ -43,9 +47,6 @@ py::array require_output(const char* op, const char* name, py::handle h, const p
 // A new C-contiguous, uninitialised array of `dtype` and `shape`. Large ones take their
 // memory from the host block cache (memory.h) and return it there when freed.
 py::array new_array(const py::dtype& dtype, const std::vector<int64_t>& shape);
-
-// "[op] ": the prefix of every error message.
-std::string op_prefix(const char* op);
 
 // An ndarray of float32 or float64 (TypeError otherwise).
 py::array require_float_array(const char* op, const char* name, py::handle h);

@@ -409,12 +409,6 @@ bool use_winograd(const Conv2dShape& s, Conv2dAlgorithm algo, bool input_grad) {
 
 }  // namespace
 
-int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_total, int64_t dil) {
-    const int64_t span = in + pad_total - dil * (k - 1) - 1;
-    if (span < 0) return 0;
-    return span / stride + 1;
-}
-
 Conv2dPlan conv2d_plan(const Conv2dShape& s, int64_t elem_size) {
     Conv2dPlan p;
     const bool direct = reads_input_in_place(s);

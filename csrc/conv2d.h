@@ -24,7 +24,12 @@ struct Conv2dShape {
 
 // Output length along one axis: (in + pad_total - dil * (k - 1) - 1) / stride + 1, floored
 // (may be < 1 when the kernel is larger than the padded input).
-int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_total, int64_t dil);
+// Inline: the CUDA module shares it through shape_checks.h.
+inline int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad_total, int64_t dil) {
+    const int64_t span = in + pad_total - dil * (k - 1) - 1;
+    if (span < 0) return 0;
+    return span / stride + 1;
+}
 
 // How the optimised kernels cut the work, fixed by the shape and element size alone (never by
 // the thread count, so results are bitwise independent of it): output rows per im2col tile,

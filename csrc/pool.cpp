@@ -20,9 +20,6 @@ namespace fastnn {
 
 namespace {
 
-// floor(a / b) for b > 0.
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
 // Planes per parallel_for chunk: about 32K element visits per chunk.
 int64_t plane_grain(int64_t work_per_plane) {
     return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_plane));
@@ -139,12 +136,6 @@ void max_pool2x2_plane(T* out, int64_t* ind, const T* plane, const PoolGeometry&
 }
 
 }  // namespace
-
-int64_t pool_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil, bool ceil_mode) {
-    int64_t out = floor_div(in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) + 1;
-    if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-    return out;
-}
 
 template <typename T>
 void max_pool2d_forward(T* out, int64_t* indices, const T* inp, const PoolGeometry& g) {

@@ -25,7 +25,13 @@ struct PoolGeometry {
 //   floor((in + 2*pad - dil*(k-1) - 1 + (ceil_mode ? stride-1 : 0)) / stride) + 1,
 // less one when ceil_mode would start the last window in the right padding (it must start
 // inside the input or the left padding). May be < 1; the caller rejects that.
-int64_t pool_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil, bool ceil_mode);
+// Inline: the CUDA module shares it through shape_checks.h.
+inline int64_t pool_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil, bool ceil_mode) {
+    const int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+    int64_t out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;  // floor division
+    if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+    return out;
+}
 
 // out[p, oh, ow] = max over the window's in-range elements of inp[p, ih, iw];
 // indices[p, oh, ow] = ih*W + iw of that maximum: the FIRST maximum in row-major window

@@ -265,11 +265,20 @@ def _conv2d_args(op, input, weight, stride, padding, dilation, groups):
     stride, (top, bottom, left, right) padding, dilation, groups)."""
     _require_ndarray(op, "input", input)
     _require_ndarray(op, "weight", weight)
-    if input.ndim not in (3, 4):
-        raise ValueError(f"[{op}] input has shape {input.shape}; expected a 3-D (C, H, W) or 4-D "
+    stride, pads, dilation, groups = _conv2d_params(op, input.shape, weight.shape, stride, padding, dilation, groups)
+    x = input if input.ndim == 4 else input[np.newaxis]
+    return x, stride, pads, dilation, groups
+
+
+def _conv2d_params(op, input_shape, weight_shape, stride, padding, dilation, groups):
+    """Checks the ranks of input (3-D or 4-D) and weight (4-D) shapes and parses the
+    parameters: returns (stride, (top, bottom, left, right) padding, dilation, groups).
+    Shared with fastnn.cuda.kernels."""
+    if len(input_shape) not in (3, 4):
+        raise ValueError(f"[{op}] input has shape {input_shape}; expected a 3-D (C, H, W) or 4-D "
                          f"(N, C, H, W) array")
-    if weight.ndim != 4:
-        raise ValueError(f"[{op}] weight has shape {weight.shape}; expected a 4-D (OC, C/groups, KH, KW) array")
+    if len(weight_shape) != 4:
+        raise ValueError(f"[{op}] weight has shape {weight_shape}; expected a 4-D (OC, C/groups, KH, KW) array")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise TypeError(f"[{op}] groups must be an int, got {groups!r}")
     groups = int(groups)
@@ -287,7 +296,7 @@ def _conv2d_args(op, input, weight, stride, padding, dilation, groups):
             # total padding max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0), the
             # smaller half before and the extra one after.
             pads = ()
-            for size, k, s, d in zip(input.shape[-2:], weight.shape[2:], stride, dilation):
+            for size, k, s, d in zip(input_shape[-2:], weight_shape[2:], stride, dilation):
                 out = -(-size // s)
                 total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
                 pads += (total // 2, total - total // 2)
@@ -298,8 +307,7 @@ def _conv2d_args(op, input, weight, stride, padding, dilation, groups):
         if ph < 0 or pw < 0:
             raise ValueError(f"[{op}] padding must be non-negative, got {(ph, pw)}")
         pads = (ph, ph, pw, pw)
-    x = input if input.ndim == 4 else input[np.newaxis]
-    return x, stride, pads, dilation, groups
+    return stride, pads, dilation, groups
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -875,6 +883,11 @@ __all__ += ["dropout", "dropout_backward"]
 
 def _dropout_args(op, name, x, p, seed, offset):
     _check_float(op, name, x)
+    return _dropout_params(op, p, seed, offset)
+
+
+def _dropout_params(op, p, seed, offset):
+    """(p, seed, offset) checked as dropout takes them (shared with fastnn.cuda.kernels)."""
     p = float(p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"[{op}] dropout probability has to be between 0 and 1, but got {p}")
