@@ -666,3 +666,56 @@ def test_mlp_trains_on_separable_problem():
                 p -= 0.1 * p.grad
     accuracy = (model(xt).argmax(1).data == y).mean()
     assert loss.item() < 0.2 * first and accuracy > 0.95
+
+
+# ---------------------------------------------------------------------------------------
+# Sequential's fused ReLU + MaxPool2d
+# ---------------------------------------------------------------------------------------
+
+def _unfused(seq, x):
+    for module in seq:
+        x = module(x)
+    return x
+
+
+@pytest.mark.parametrize("pool", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                  dict(kernel_size=2, stride=1, dilation=2, ceil_mode=True),
+                                  dict(kernel_size=3, stride=2, ceil_mode=True)])
+def test_sequential_relu_max_pool_matches_the_modules_bit_for_bit(pool):
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((3, 4, 9, 11)).astype(np.float32)
+    x0[0, 0, :4, :4] = -rng.random((4, 4))             # windows with no positive value
+    x0[1, 1, :, :] = np.round(x0[1, 1, :, :])           # ties, zeros and negative zeros
+    x0[1, 2, 2:6, 2:6] = 0.0
+    x0[1, 2, 3, 3] = -0.0
+    x0[2, 3, 4, 4] = np.nan
+    seq = nn.Sequential(nn.Identity(), nn.ReLU(), nn.MaxPool2d(**pool))
+    g = rng.standard_normal(seq(fastnn.tensor(x0)).shape).astype(np.float32)
+    outs, grads = [], []
+    for run in (seq, lambda x: _unfused(seq, x)):
+        x = fastnn.tensor(x0, requires_grad=True)
+        y = run(x)
+        y.backward(fastnn.tensor(g))
+        outs.append(y.detach().numpy().tobytes())
+        grads.append(x.grad.numpy().tobytes())
+    assert np.isnan(np.frombuffer(outs[0], np.float32)).any()
+    assert outs[0] == outs[1]
+    assert grads[0] == grads[1]
+
+
+def test_sequential_fusion_leaves_other_patterns_alone():
+    x0 = np.linspace(-2, 2, 2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+    # an in-place ReLU first in the Sequential changes the caller's input, as unfused
+    x = fastnn.tensor(x0.copy())
+    nn.Sequential(nn.ReLU(inplace=True), nn.MaxPool2d(2))(x)
+    np.testing.assert_array_equal(x.numpy(), np.maximum(x0, 0))
+    # return_indices keeps the pool's own tuple output; subclasses keep their forward
+    out, idx = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, return_indices=True))(fastnn.tensor(x0))
+    assert idx.dtype == np.int64 and out.shape == (2, 3, 2, 2)
+
+    class Shifted(nn.ReLU):
+        def forward(self, input):
+            return super().forward(input) + 1.0
+
+    y = nn.Sequential(Shifted(), nn.MaxPool2d(2))(fastnn.tensor(x0))
+    np.testing.assert_array_equal(y.numpy(), np.maximum(x0, 0).reshape(2, 3, 2, 2, 2, 2).max(axis=(3, 5)) + 1.0)

@@ -525,6 +525,29 @@ class MaxPool2d(Function):
         return (kernels(g).max_pool2d_backward(g, ctx.saved_tensors[0], ctx.shape),) + (None,) * 5
 
 
+class ReLUMaxPool2d(Function):
+    """``max_pool2d(relu(x))`` computed as ``relu(max_pool2d(x))``: the same values and
+    gradients (relu is monotone, and a window's maximum is positive exactly when its relu'd
+    maximum is), with the relu and its gradient on the pooled, smaller array. nn.Sequential
+    uses it for a ReLU followed by a MaxPool2d."""
+
+    numpy_arithmetic = False  # all in the compiled kernels
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
+        k = kernels(x)
+        pooled, indices = k.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+        ctx.save_for_backward(indices, pooled)
+        ctx.shape = x.shape
+        return k.relu(pooled)
+
+    @staticmethod
+    def backward(ctx, g):
+        indices, pooled = ctx.saved_tensors
+        k = kernels(g)
+        return (k.max_pool2d_backward(k.relu_backward(g, pooled), indices, ctx.shape),) + (None,) * 5
+
+
 class AvgPool2d(Function):
     numpy_arithmetic = False  # all in the compiled kernels
 

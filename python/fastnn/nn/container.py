@@ -4,8 +4,11 @@ ParameterDict (hold modules or parameters so that they are registered; no forwar
 import operator
 from collections import OrderedDict
 
+from .. import ops
+from .activation import ReLU
 from .module import Module, _addindent
 from .parameter import Parameter
+from .pooling import MaxPool2d
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
@@ -22,6 +25,10 @@ class Sequential(Module):
     """Modules applied in order: ``Sequential(m1, m2)`` or ``Sequential(OrderedDict(...))``
     (named children). Indexing gives a module, slicing a new Sequential of the same
     modules; ``append``, ``extend``, ``insert``, ``pop``, ``len`` and iteration as in PyTorch.
+
+    A ``ReLU`` directly followed by a ``MaxPool2d`` runs as one pass that pools first and
+    applies the relu to the pooled array, a quarter of the size for 2x2 pooling: the same
+    output and gradients, bit for bit, with less memory traffic.
     """
 
     def __init__(self, *args):
@@ -92,9 +99,27 @@ class Sequential(Module):
         return v
 
     def forward(self, input):
-        for module in self:
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            module = modules[i]
+            if i + 1 < len(modules) and _fuses_with_max_pool(module, modules[i + 1], first=i == 0):
+                pool = modules[i + 1]
+                input = ops.ReLUMaxPool2d.apply(input, pool.kernel_size, pool.stride, pool.padding, pool.dilation,
+                                                pool.ceil_mode)
+                i += 2
+                continue
             input = module(input)
+            i += 1
         return input
+
+
+def _fuses_with_max_pool(module, following, first):
+    """Whether a ReLU followed by a MaxPool2d may run as one fused pass (ops.ReLUMaxPool2d):
+    exactly those classes (not subclasses, which may change forward), no indices asked of the
+    pool, and not an in-place ReLU on the Sequential's own input, which the caller would see."""
+    return (type(module) is ReLU and type(following) is MaxPool2d and not following.return_indices
+            and not (first and module.inplace))
 
 
 class ModuleList(Module):
