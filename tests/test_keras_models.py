@@ -4,6 +4,7 @@ stop_training), summary, weights in Keras order, saving, the PyTorch-style use o
 model, TorchModuleWrapper, iterables of batches, subclassed models, bad inputs, and a small
 real-data run on Fashion-MNIST."""
 
+import functools
 import numpy as np
 import pytest
 
@@ -604,3 +605,23 @@ def test_history_plot(rng, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = model.fit(x, rng.integers(0, 3, 16), epochs=1, initial_epoch=1, verbose=0)
     assert empty.epoch == [] and empty.history == {} and model.history is empty
+
+
+@pytest.mark.parametrize("conv_padding, pool", [("same", dict(pool_size=2)), ("valid", dict(pool_size=3, strides=2)),
+                                                ("same", dict(pool_size=2, padding="same")),
+                                                ("valid", dict(pool_size=(2, 3), strides=1, padding="same"))])
+def test_sequential_conv_relu_pool_pair_matches_the_layers_one_by_one(conv_padding, pool):
+    # Sequential fuses Conv2D(activation="relu") + MaxPooling2D; calling the layers one by one
+    # does not: outputs and gradients must agree bit for bit
+    rng = np.random.default_rng(5)
+    model = keras.Sequential([keras.Input((9, 11, 2)), layers.Conv2D(4, 3, padding=conv_padding, activation="relu"),
+                              layers.MaxPooling2D(**pool), layers.Flatten(), layers.Dense(3)])
+    x = fastnn.tensor(rng.standard_normal((3, 9, 11, 2)).astype(np.float32))
+    results = []
+    for fused in (True, False):
+        for p in model.parameters():
+            p.grad = None
+        y = model(x) if fused else functools.reduce(lambda h, layer: layer(h), model.layers, x)
+        (y * y).sum().backward()
+        results.append([y.detach().numpy().tobytes()] + [p.grad.numpy().tobytes() for p in model.parameters()])
+    assert results[0] == results[1]

@@ -7,11 +7,12 @@ conv/pool kernels (see :mod:`fastnn.keras.layers.layer` for how the layout is ke
 import numpy as np
 
 from ... import functional as F
+from ... import ops
 from ...nn.parameter import Parameter
 from ...tensor import Tensor, cat
 from .. import activations, initializers, regularizers
 from .core import _unsupported, apply_activation_nchw
-from .layer import Layer, shape_str
+from .layer import Layer, _logical_shape, shape_str
 
 __all__ = ["Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D"]
 
@@ -338,3 +339,25 @@ class GlobalMaxPooling2D(GlobalAveragePooling2D):
         n, c, h, w = x.shape
         return F.max_pool2d(x, (h, w))
 
+
+
+def fused_conv_relu_max_pool(conv, pool, x, nchw):
+    """``pool(conv(x))`` for a channels_last Conv2D with the plain relu activation followed by
+    a MaxPooling2D, run as convolution, then max pooling with the relu applied to the pooled
+    array (ops.ReLUMaxPool2d: the same values and gradients, a quarter of the relu work for
+    2x2 pooling). Returns (output, True: an NCHW stand-in), or None when the pair does not
+    qualify (other classes or activations, activity penalties, channels_first), in which
+    case the caller runs the layers one by one."""
+    if not (type(conv) is Conv2D and type(pool) is MaxPooling2D and conv.activation is activations.relu
+            and conv.activity_regularizer is None and pool.activity_regularizer is None
+            and conv._channels_last() and pool._channels_last() and x.ndim == 4):
+        return None
+    conv._check_input(_logical_shape(x.shape, nchw))
+    y = F.conv2d(x if nchw else x.permute(0, 3, 1, 2), conv.weight, conv.bias, conv.strides, conv.padding,
+                 conv.dilation_rate, conv.groups)
+    pool._check_input(_logical_shape(y.shape, True))
+    (top, bottom), (left, right) = pool._pads(y)
+    if (top, left) != (bottom, right):
+        return F.max_pool2d(_pad_nchw(F.relu(y), top, bottom, left, right, -np.inf), pool.pool_size,
+                            pool.strides), True
+    return ops.ReLUMaxPool2d.apply(y, pool.pool_size, pool.strides, (top, left), 1, False), True

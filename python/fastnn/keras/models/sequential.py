@@ -8,6 +8,7 @@ per layer; inputs and outputs are always in Keras's layout.
 
 from ...nn.module import Module
 from ..layers import layer as layer_module
+from ..layers.convolutional import fused_conv_relu_max_pool
 from ..layers.layer import InputLayer, KerasTensor, Layer
 from .model import Model
 
@@ -135,10 +136,21 @@ class Sequential(Model):
         nchw = False  # x is an NCHW stand-in for a channels_last tensor
         training = bool(training)
         recorder = layer_module._RECORDER
-        for layer in self._stack:
+        stack, i = self._stack, 0
+        while i < len(stack):
+            # a Conv2D(activation="relu") + MaxPooling2D pair runs fused unless each layer's
+            # output is being recorded (TerminateOnNaN names the layer that went non-finite)
+            fused = None
+            if recorder is None and i + 1 < len(stack):
+                fused = fused_conv_relu_max_pool(stack[i], stack[i + 1], x, nchw)
+            if fused is not None:
+                (x, nchw), i = fused, i + 2
+                continue
+            layer = stack[i]
             x, nchw = layer._apply(x, nchw, training)
             if recorder is not None:
                 recorder.append((layer, x))
+            i += 1
         if nchw:
             x = x.permute(0, 2, 3, 1)
         return x
