@@ -719,3 +719,23 @@ def test_sequential_fusion_leaves_other_patterns_alone():
 
     y = nn.Sequential(Shifted(), nn.MaxPool2d(2))(fastnn.tensor(x0))
     np.testing.assert_array_equal(y.numpy(), np.maximum(x0, 0).reshape(2, 3, 2, 2, 2, 2).max(axis=(3, 5)) + 1.0)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_sequential_linear_relu_matches_the_modules_bit_for_bit(bias):
+    rng = np.random.default_rng(4)
+    fastnn.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(13, 7, bias=bias), nn.ReLU(), nn.Linear(7, 5), nn.ReLU(inplace=True),
+                        nn.Linear(5, 3), nn.ReLU())
+    x0 = rng.standard_normal((6, 4, 13)).astype(np.float32)  # extra batch dimensions
+    g = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    results = []
+    for run in (seq, lambda x: _unfused(seq, x)):
+        x = fastnn.tensor(x0, requires_grad=True)
+        for p in seq.parameters():
+            p.grad = None
+        y = run(x)
+        y.backward(fastnn.tensor(g))
+        results.append([y.detach().numpy().tobytes(), x.grad.numpy().tobytes()]
+                       + [p.grad.numpy().tobytes() for p in seq.parameters()])
+    assert results[0] == results[1]

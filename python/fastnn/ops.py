@@ -491,6 +491,27 @@ class Linear(Function):
         return kernels(g).linear_backward(g, x, weight, output_mask=ctx.needs_input_grad)
 
 
+class LinearReLU(Function):
+    """``relu(linear(x))`` with the relu in the product's epilogue (the same bits as the two
+    ops), and its gradient masked by the output before the linear backward. nn.Sequential
+    uses it for a Linear followed by a ReLU inside the chain."""
+
+    numpy_arithmetic = False  # all in the compiled kernels
+    fresh_grads = True
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        out = kernels(x).linear(x, weight, bias, activation="relu")
+        ctx.save_for_backward(x, weight, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, out = ctx.saved_tensors
+        k = kernels(g)
+        return k.linear_backward(k.relu_backward(g, out), x, weight, output_mask=ctx.needs_input_grad)
+
+
 class Conv2d(Function):
     numpy_arithmetic = False  # all in the compiled kernels
     fresh_grads = True  # the kernel's new, distinct dx, dweight, dbias
