@@ -271,3 +271,21 @@ def test_bad_constructor_arguments():
         layers.Dropout(1.5)
     with pytest.raises(TypeError, match="Unrecognized keyword"):
         layers.Dense(2, bogus=1)
+
+
+def test_dense_relu_equals_dense_then_relu_bit_for_bit():
+    # Dense(activation="relu") fuses the relu into the product; a separate Activation does not
+    rng = np.random.default_rng(2)
+    fused, plain, act = layers.Dense(6, activation="relu"), layers.Dense(6), layers.Activation("relu")
+    x0 = rng.standard_normal((5, 3, 4)).astype(np.float32)
+    fused.build((None, 3, 4))
+    plain.build((None, 3, 4))
+    plain.set_weights(fused.get_weights())
+    results = []
+    for run, layer in ((fused, fused), (lambda t: act(plain(t)), plain)):
+        x = fastnn.tensor(x0, requires_grad=True)
+        y = run(x)
+        (y * y).sum().backward()
+        results.append([y.detach().numpy().tobytes(), x.grad.numpy().tobytes()]
+                       + [p.grad.numpy().tobytes() for p in layer.parameters()])
+    assert results[0] == results[1]
